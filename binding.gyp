@@ -1,0 +1,55 @@
+# node-gyp build (used by `npm install` when no prebuild matches). CMakeLists.txt builds the
+# same sources for development; keep the two source lists in step.
+{
+  "target_defaults": {
+    "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fvisibility=hidden"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+    "cflags!": ["-fno-exceptions"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno"]
+    },
+    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+  },
+  "targets": [
+    {
+      "target_name": "paligemma",
+      "sources": [
+        "native/addon.cc",
+        "native/cpu/features.cc",
+        "native/kernels/variants.cc",
+        "native/kernels/scalar/table.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "libraries": ["-lpthread"],
+      "conditions": [
+        ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],
+        ["target_arch=='arm64'", { "dependencies": ["kernels_neon"] }]
+      ]
+    },
+    {
+      "target_name": "kernels_avx2",
+      "type": "static_library",
+      "sources": ["native/kernels/avx2/table.cc"],
+      "cflags_cc": ["-fPIC", "-mavx2", "-mfma", "-mf16c"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
+    },
+    {
+      "target_name": "kernels_avx512",
+      "type": "static_library",
+      "sources": ["native/kernels/avx512/table.cc"],
+      "cflags_cc": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"]
+      }
+    },
+    {
+      "target_name": "kernels_neon",
+      "//": "Linked on arm64 only; its sources compile to nothing elsewhere (guarded by __aarch64__).",
+      "type": "static_library",
+      "sources": ["native/kernels/neon/table.cc"],
+      "cflags_cc": ["-fPIC"]
+    }
+  ]
+}
