@@ -17,9 +17,17 @@
       "target_name": "paligemma",
       "sources": [
         "native/addon.cc",
+        "native/bind.cc",
+        "native/bind_matmul.cc",
+        "native/bind_ops.cc",
+        "native/bind_image.cc",
+        "native/threadpool.cc",
         "native/cpu/features.cc",
         "native/kernels/variants.cc",
-        "native/kernels/scalar/table.cc"
+        "native/image/resize.cc",
+        "native/kernels/scalar/table.cc",
+        "native/kernels/scalar/matmul.cc",
+        "native/kernels/scalar/ops.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "libraries": ["-lpthread"],
@@ -31,24 +39,24 @@
     {
       "target_name": "kernels_avx2",
       "type": "static_library",
-      "sources": ["native/kernels/avx2/table.cc"],
+      "sources": ["native/kernels/avx2/table.cc", "native/kernels/avx2/matmul.cc", "native/kernels/avx2/ops.cc"],
       "cflags_cc": ["-fPIC", "-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
     },
     {
       "target_name": "kernels_avx512",
       "type": "static_library",
-      "sources": ["native/kernels/avx512/table.cc"],
+      "sources": ["native/kernels/avx512/table.cc", "native/kernels/avx512/matmul.cc", "native/kernels/avx512/ops.cc"],
       "cflags_cc": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": {
         "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"]
       }
     },
+    # Linked on arm64 only; elsewhere its sources compile to the scalar fallback of vec.h.
     {
       "target_name": "kernels_neon",
-      "//": "Linked on arm64 only; its sources compile to nothing elsewhere (guarded by __aarch64__).",
       "type": "static_library",
-      "sources": ["native/kernels/neon/table.cc"],
+      "sources": ["native/kernels/neon/table.cc", "native/kernels/neon/matmul.cc", "native/kernels/neon/ops.cc"],
       "cflags_cc": ["-fPIC"]
     }
   ]

@@ -55,8 +55,10 @@ const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function loadAddon(): NativeAddon {
+  // PALIGEMMA_ADDON names a specific build (e.g. the cmake-js output) in place of the usual lookup.
+  const explicit = process.env.PALIGEMMA_ADDON;
   const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-  const addon = load(packageRoot);
+  const addon = explicit ? (require(path.resolve(explicit)) as NativeAddon) : load(packageRoot);
   const requested = process.env.PALIGEMMA_SIMD;
   if (requested) {
     try {

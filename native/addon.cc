@@ -3,14 +3,11 @@
 #include <napi.h>
 
 #include "cpu/features.h"
+#include "bind.h"
 #include "kernels/variants.h"
 
 namespace pg {
 namespace {
-
-// The process-wide default variant: the best one the CPU supports until JS overrides it
-// (PALIGEMMA_SIMD, handled in lib/native.ts).
-const Variant* g_default_variant = nullptr;
 
 Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
   const auto& f = cpu_features();
@@ -42,7 +39,7 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SimdVariantJs(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), g_default_variant->name);
+  return Napi::String::New(info.Env(), default_variant().name);
 }
 
 Napi::Value SimdVariantsJs(const Napi::CallbackInfo& info) {
@@ -64,16 +61,18 @@ Napi::Value SetSimdVariantJs(const Napi::CallbackInfo& info) {
   std::string error;
   const Variant* v = find_variant(info[0].As<Napi::String>().Utf8Value(), error);
   if (!v) throw Napi::Error::New(info.Env(), error);
-  g_default_variant = v;
+  set_default_variant(*v);
   return info.Env().Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  g_default_variant = &best_variant();
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
   exports.Set("simdVariant", Napi::Function::New(env, SimdVariantJs));
   exports.Set("simdVariants", Napi::Function::New(env, SimdVariantsJs));
   exports.Set("setSimdVariant", Napi::Function::New(env, SetSimdVariantJs));
+  RegisterMatmul(env, exports);
+  RegisterOps(env, exports);
+  RegisterImage(env, exports);
   return exports;
 }
 

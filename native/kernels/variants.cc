@@ -34,6 +34,13 @@ const Variant& best_variant() {
   return compiled_variants().back();  // scalar, always supported
 }
 
+namespace {
+const Variant* g_default = nullptr;
+}
+
+const Variant& default_variant() { return g_default ? *g_default : best_variant(); }
+void set_default_variant(const Variant& v) { g_default = &v; }
+
 const Variant* find_variant(const std::string& name, std::string& error) {
   std::string known;
   for (const auto& v : compiled_variants()) {

@@ -21,6 +21,10 @@ const std::vector<Variant>& compiled_variants();
 // The best variant this CPU supports (always at least scalar).
 const Variant& best_variant();
 
+// The process-wide default: best_variant() until set_default_variant() (PALIGEMMA_SIMD) changes it.
+const Variant& default_variant();
+void set_default_variant(const Variant& v);
+
 // Looks a variant up by name. Returns nullptr and fills `error` when the name is unknown
 // or the CPU cannot run it.
 const Variant* find_variant(const std::string& name, std::string& error);

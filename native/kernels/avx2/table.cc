@@ -2,11 +2,7 @@
 
 namespace pg {
 namespace avx2 {
-
-const KernelTable* table() {
-  static const KernelTable t = {"avx2"};
-  return &t;
-}
-
+#define PG_ISA_NAME "avx2"
+#include "../table.inc"
 }  // namespace avx2
 }  // namespace pg

@@ -2,11 +2,7 @@
 
 namespace pg {
 namespace avx512 {
-
-const KernelTable* table() {
-  static const KernelTable t = {"avx512"};
-  return &t;
-}
-
+#define PG_ISA_NAME "avx512"
+#include "../table.inc"
 }  // namespace avx512
 }  // namespace pg

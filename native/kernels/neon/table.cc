@@ -2,11 +2,7 @@
 
 namespace pg {
 namespace neon {
-
-const KernelTable* table() {
-  static const KernelTable t = {"neon"};
-  return &t;
-}
-
+#define PG_ISA_NAME "neon"
+#include "../table.inc"
 }  // namespace neon
 }  // namespace pg

@@ -2,11 +2,7 @@
 
 namespace pg {
 namespace scalar {
-
-const KernelTable* table() {
-  static const KernelTable t = {"scalar"};
-  return &t;
-}
-
+#define PG_ISA_NAME "scalar"
+#include "../table.inc"
 }  // namespace scalar
 }  // namespace pg

@@ -1,0 +1,10 @@
+#define PG_ISA_SCALAR
+#include "../vec.h"
+#include "../kernels.h"
+#include "../../threadpool.h"
+
+namespace pg {
+namespace scalar {
+#include "../impl/ops.inc"
+}  // namespace scalar
+}  // namespace pg
