@@ -19,6 +19,7 @@ export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 const commands: Record<string, () => Promise<Command>> = {
   features: async () => (await import('./features.js')).default,
+  convert: async () => (await import('./convert.js')).default,
 };
 
 function version(): string {

@@ -1,0 +1,224 @@
+/**
+ * Resolves an Ollama model name (`[host/][namespace/]model[:tag]`) in the local Ollama store to the GGUF
+ * blobs it consists of: `<store>/manifests/<host>/<namespace>/<model>/<tag>` is a JSON manifest whose
+ * layers name blobs `<store>/blobs/sha256-<hex>` by digest and media type. Names are validated part by
+ * part so that no name can reach outside the store; files are only read.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Why an Ollama model could not be resolved. */
+export type OllamaErrorCode =
+  | 'BAD_NAME'
+  | 'NOT_FOUND'
+  | 'BAD_MANIFEST'
+  | 'MISSING_BLOB'
+  | 'BAD_BLOB'
+  | 'NO_MODEL_LAYER'
+  | 'NO_PROJECTOR'
+  | 'IO';
+
+/** A typed error that says what is wrong and what to do about it. */
+export class OllamaError extends Error {
+  override name = 'OllamaError';
+  constructor(
+    readonly code: OllamaErrorCode,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A parsed model name. */
+export interface OllamaModelRef {
+  host: string;
+  namespace: string;
+  model: string;
+  tag: string;
+}
+
+/** Media types of the layers this package uses. */
+export const OLLAMA_MEDIA_TYPES = {
+  model: 'application/vnd.ollama.image.model',
+  projector: 'application/vnd.ollama.image.projector',
+} as const;
+
+const DEFAULT_HOST = 'registry.ollama.ai';
+const DEFAULT_NAMESPACE = 'library';
+const DEFAULT_TAG = 'latest';
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+// One path component each: starts with a letter or digit, no separators, so never '.', '..' or absolute.
+const NAME_PART = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const HOST = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?$/;
+const DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+function badName(name: string, why: string): OllamaError {
+  return new OllamaError('BAD_NAME', `invalid Ollama model name ${JSON.stringify(name)}: ${why} (expected [host/][namespace/]model[:tag], e.g. jyan1/paligemma-mix-224)`);
+}
+
+/** Parses `[host/][namespace/]model[:tag]`, defaulting to registry.ollama.ai, library and latest. */
+export function parseOllamaName(name: string): OllamaModelRef {
+  if (typeof name !== 'string' || name.length === 0) throw badName(String(name), 'empty');
+  if (name.length > 512) throw badName(name.slice(0, 40) + '…', 'too long');
+  if (name.includes('\\') || name.includes('\0')) throw badName(name, 'contains a backslash or NUL');
+  if (name.startsWith('/')) throw badName(name, 'absolute paths are not model names');
+  const parts = name.split('/');
+  const last = parts.pop()!;
+  const colon = last.indexOf(':');
+  const model = colon < 0 ? last : last.slice(0, colon);
+  const tag = colon < 0 ? DEFAULT_TAG : last.slice(colon + 1);
+  if (parts.length > 2) throw badName(name, 'too many "/"-separated parts');
+  const namespace = parts.pop() ?? DEFAULT_NAMESPACE;
+  const host = parts.pop() ?? DEFAULT_HOST;
+  for (const [what, value, pattern] of [['host', host, HOST], ['namespace', namespace, NAME_PART], ['model', model, NAME_PART]] as const) {
+    if (!pattern.test(value) || value.includes('..')) throw badName(name, `bad ${what} ${JSON.stringify(value)}`);
+  }
+  if (!TAG.test(tag) || tag.includes('..')) throw badName(name, `bad tag ${JSON.stringify(tag)}`);
+  return { host, namespace, model, tag };
+}
+
+/** The canonical short form: `namespace/model:tag`, without the default host and namespace. */
+export function formatOllamaName(ref: OllamaModelRef): string {
+  const prefix = ref.host !== DEFAULT_HOST ? `${ref.host}/${ref.namespace}/` : ref.namespace !== DEFAULT_NAMESPACE ? `${ref.namespace}/` : '';
+  return `${prefix}${ref.model}:${ref.tag}`;
+}
+
+/** The store directory: `$OLLAMA_MODELS`, else `~/.ollama/models`. */
+export function ollamaModelsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.OLLAMA_MODELS ? path.resolve(env.OLLAMA_MODELS) : path.join(os.homedir(), '.ollama', 'models');
+}
+
+/** One layer of a manifest. */
+export interface OllamaLayer {
+  mediaType: string;
+  digest: string;
+  size: number;
+  /** The blob's path in the store. */
+  path: string;
+}
+
+/** A resolved model: the files that make it up. */
+export interface OllamaModelFiles {
+  ref: OllamaModelRef;
+  /** `namespace/model:tag`. */
+  name: string;
+  manifestPath: string;
+  /** The text model GGUF blob. */
+  modelPath: string;
+  /** The projector GGUF blob, when the manifest has one. */
+  projectorPath?: string;
+  layers: OllamaLayer[];
+}
+
+/** Options of `resolveOllamaModel`. */
+export interface ResolveOllamaOptions {
+  /** The store; default `ollamaModelsDir()`. */
+  modelsDir?: string;
+  /** Fail with NO_PROJECTOR when the model has no projector layer (default true). */
+  requireProjector?: boolean;
+  /** Hash the blobs used and compare with their digests (reads every byte; default false). */
+  verifyDigests?: boolean;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validates a manifest's JSON and maps its layers to blob paths. */
+function parseManifest(text: string, manifestPath: string, blobsDir: string): OllamaLayer[] {
+  const bad = (why: string) => new OllamaError('BAD_MANIFEST', `corrupt Ollama manifest ${manifestPath}: ${why}; re-pull the model with \`ollama pull\``, manifestPath);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw bad(`not valid JSON (${(err as Error).message})`);
+  }
+  if (!isObject(json) || !Array.isArray(json.layers)) throw bad('no "layers" array');
+  return json.layers.map((layer, i) => {
+    if (!isObject(layer)) throw bad(`layers[${i}] is not an object`);
+    const { mediaType, digest, size } = layer;
+    if (typeof mediaType !== 'string') throw bad(`layers[${i}].mediaType is not a string`);
+    const hex = typeof digest === 'string' ? DIGEST.exec(digest)?.[1] : undefined;
+    if (!hex) throw bad(`layers[${i}].digest is ${JSON.stringify(digest)}, not sha256:<64 hex digits>`);
+    if (!Number.isSafeInteger(size) || (size as number) < 0) throw bad(`layers[${i}].size is ${JSON.stringify(size)}`);
+    return { mediaType, digest: digest as string, size: size as number, path: path.join(blobsDir, `sha256-${hex}`) };
+  });
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Checks that a layer's blob exists with the manifest's size (and digest, when asked). */
+async function checkBlob(layer: OllamaLayer, name: string, verify: boolean): Promise<void> {
+  const info = await stat(layer.path).catch(() => undefined);
+  if (!info?.isFile()) {
+    throw new OllamaError('MISSING_BLOB', `blob ${path.basename(layer.path)} (${layer.mediaType}) of ${name} is missing from the store; the download is incomplete — run \`ollama pull ${name}\` again`, layer.path);
+  }
+  if (info.size !== layer.size) {
+    throw new OllamaError('BAD_BLOB', `blob ${path.basename(layer.path)} of ${name} has ${info.size} bytes but the manifest says ${layer.size}; run \`ollama pull ${name}\` again`, layer.path);
+  }
+  if (verify && `sha256:${await sha256File(layer.path)}` !== layer.digest) {
+    throw new OllamaError('BAD_BLOB', `blob ${path.basename(layer.path)} of ${name} does not match its digest; run \`ollama pull ${name}\` again`, layer.path);
+  }
+}
+
+/**
+ * Resolves `name` in the local Ollama store to its text GGUF blob (media type
+ * application/vnd.ollama.image.model) and projector blob (application/vnd.ollama.image.projector).
+ */
+export async function resolveOllamaModel(name: string, options: ResolveOllamaOptions = {}): Promise<OllamaModelFiles> {
+  const ref = parseOllamaName(name);
+  const shortName = formatOllamaName(ref);
+  const store = path.resolve(options.modelsDir ?? ollamaModelsDir());
+  const manifestsDir = path.join(store, 'manifests');
+  const manifestPath = path.join(manifestsDir, ref.host, ref.namespace, ref.model, ref.tag);
+  // The name parts cannot contain separators or '..', so this holds; checked anyway as a last line of defence.
+  if (!manifestPath.startsWith(manifestsDir + path.sep)) throw badName(name, 'escapes the model store');
+
+  const info = await stat(manifestPath).catch(() => undefined);
+  if (!info?.isFile()) {
+    throw new OllamaError('NOT_FOUND', `Ollama model ${shortName} is not in the store at ${store} (no ${path.relative(store, manifestPath)}); run \`ollama pull ${shortName}\`, or set OLLAMA_MODELS to the store that has it`, manifestPath);
+  }
+  if (info.size > MAX_MANIFEST_BYTES) {
+    throw new OllamaError('BAD_MANIFEST', `corrupt Ollama manifest ${manifestPath}: ${info.size} bytes is too large for a manifest`, manifestPath);
+  }
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    throw new OllamaError('IO', `cannot read ${manifestPath}: ${(err as Error).message}`, manifestPath);
+  }
+  const layers = parseManifest(text, manifestPath, path.join(store, 'blobs'));
+
+  const models = layers.filter((l) => l.mediaType === OLLAMA_MEDIA_TYPES.model);
+  const projectors = layers.filter((l) => l.mediaType === OLLAMA_MEDIA_TYPES.projector);
+  if (models.length !== 1) {
+    throw new OllamaError('NO_MODEL_LAYER', `Ollama model ${shortName} has ${models.length} layers of type ${OLLAMA_MEDIA_TYPES.model}; expected exactly one GGUF model`, manifestPath);
+  }
+  if (projectors.length > 1) {
+    throw new OllamaError('BAD_MANIFEST', `Ollama model ${shortName} has ${projectors.length} projector layers; expected at most one`, manifestPath);
+  }
+  const projector = projectors[0];
+  if (!projector && options.requireProjector !== false) {
+    throw new OllamaError(
+      'NO_PROJECTOR',
+      `Ollama model ${shortName} has no projector layer (${OLLAMA_MEDIA_TYPES.projector}), so it cannot see images. ` +
+        'Pass a projector GGUF yourself (loadModel({ ollama, projector: "mmproj.gguf" }), or --projector on the command line); ' +
+        'make one from the Hugging Face checkpoint with `paligemma convert <hf-dir> --out <dir>`, which writes mmproj-<name>-f16.gguf.',
+      manifestPath,
+    );
+  }
+  const verify = options.verifyDigests === true;
+  await checkBlob(models[0]!, shortName, verify);
+  if (projector) await checkBlob(projector, shortName, verify);
+  return { ref, name: shortName, manifestPath, modelPath: models[0]!.path, projectorPath: projector?.path, layers };
+}
