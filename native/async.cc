@@ -1,0 +1,111 @@
+#include "async.h"
+
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace pg {
+namespace {
+
+// A job whose JS values are held as references, so it can wait in a queue past the handle scope
+// that created it.
+struct HeldJob {
+  std::function<void()> work;
+  std::function<Napi::Value(Napi::Env, const Kept&)> complete;
+  std::vector<Napi::Reference<Napi::Value>> kept;
+  Napi::Promise::Deferred deferred;
+
+  HeldJob(Napi::Env env, AsyncJob job)
+      : work(std::move(job.work)), complete(std::move(job.complete)), deferred(Napi::Promise::Deferred::New(env)) {
+    kept.reserve(job.keep_alive.size());
+    for (const auto& v : job.keep_alive) kept.push_back(Napi::Persistent(v));
+  }
+};
+
+// Runs a HeldJob's work on a libuv thread and settles its Promise on the JS thread, then calls
+// `after` (the queue's hook to start its next job).
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, std::unique_ptr<HeldJob> job, std::function<void()> after)
+      : Napi::AsyncWorker(env, "paligemma"), job_(std::move(job)), after_(std::move(after)) {}
+
+ protected:
+  void Execute() override {
+    try {
+      job_->work();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("native work failed with an unknown error");
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Kept kept;
+    kept.reserve(job_->kept.size());
+    for (auto& ref : job_->kept) kept.push_back(ref.Value());
+    try {
+      job_->deferred.Resolve(job_->complete(env, kept));
+    } catch (const Napi::Error& e) {
+      job_->deferred.Reject(e.Value());
+    } catch (const std::exception& e) {
+      job_->deferred.Reject(Napi::Error::New(env, e.what()).Value());
+    }
+    Finish();
+  }
+
+  void OnError(const Napi::Error& e) override {
+    job_->deferred.Reject(e.Value());
+    Finish();
+  }
+
+ private:
+  void Finish() {
+    job_.reset();  // release the references before the next job starts
+    if (after_) after_();
+  }
+
+  std::unique_ptr<HeldJob> job_;
+  std::function<void()> after_;
+};
+
+}  // namespace
+
+Napi::Promise RunAsync(Napi::Env env, AsyncJob job) {
+  auto held = std::make_unique<HeldJob>(env, std::move(job));
+  Napi::Promise promise = held->deferred.Promise();
+  (new PromiseWorker(env, std::move(held), nullptr))->Queue();  // deletes itself when done
+  return promise;
+}
+
+struct WorkQueue::State {
+  std::deque<std::unique_ptr<HeldJob>> waiting;
+  bool running = false;
+};
+
+void WorkQueue::StartNext(Napi::Env env, const std::shared_ptr<State>& state) {
+  if (state->running || state->waiting.empty()) return;
+  std::unique_ptr<HeldJob> job = std::move(state->waiting.front());
+  state->waiting.pop_front();
+  state->running = true;
+  auto after = [env, state] {
+    state->running = false;
+    StartNext(env, state);
+  };
+  (new PromiseWorker(env, std::move(job), after))->Queue();
+}
+
+WorkQueue::WorkQueue() : state_(std::make_shared<State>()) {}
+
+Napi::Promise WorkQueue::Enqueue(Napi::Env env, AsyncJob job) {
+  auto held = std::make_unique<HeldJob>(env, std::move(job));
+  Napi::Promise promise = held->deferred.Promise();
+  state_->waiting.push_back(std::move(held));
+  StartNext(env, state_);
+  return promise;
+}
+
+size_t WorkQueue::pending() const { return state_->waiting.size() + (state_->running ? 1 : 0); }
+
+}  // namespace pg

@@ -1,0 +1,343 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { simdVariants } from '../lib/native.js';
+import {
+  WorkQueue,
+  gemm,
+  gemmAsync,
+  gemv,
+  patchEmbed,
+  poolSize,
+  testSleepAsync,
+  type MatmulArgs,
+  type WeightType,
+} from '../lib/kernels/matmul.js';
+import {
+  bf16ToNumber,
+  encodeWeights,
+  f16ToNumber,
+  gammaF32,
+  numberToBf16,
+  numberToF16,
+  randomF32,
+  referenceMatmul,
+  referencePatchEmbed,
+  rng,
+  worstRatio,
+  type Reference,
+  type Weights,
+} from './helpers/reference.js';
+
+const variants = simdVariants().filter((v) => v.supported).map((v) => v.name);
+const weightTypes: WeightType[] = ['f32', 'f16', 'bf16'];
+
+// Tolerance for every matmul-like result: the kernels sum k float32 products (blocked, FMA or not)
+// plus a bias, so |y − exact| ≤ γ(k+2)·(Σ|x·w| + |bias|) (see test/helpers/reference.ts). Inputs
+// are float32 and the F16/BF16 weights are decoded exactly, so that rounding is the only error. The
+// bound is rigorous (a correct kernel can never exceed it) yet far below the size of any indexing or
+// conversion mistake, which shows up as an error comparable to a whole term or the whole sum.
+function bound(ref: Reference, k: number): Float64Array {
+  const g = gammaF32(k + 2);
+  return ref.magnitude.map((mag) => g * mag);
+}
+
+interface Case {
+  n: number;
+  k: number;
+  m: number;
+  x: Float32Array;
+  w: Weights;
+  bias: Float32Array | null;
+  ref: Reference;
+}
+
+const caseCache = new Map<string, Case>();
+
+/** Random inputs for one shape and weight type, with their float64 reference (cached across variants). */
+function makeCase(n: number, k: number, m: number, wtype: WeightType, withBias: boolean): Case {
+  const key = `${n},${k},${m},${wtype},${withBias}`;
+  const cached = caseCache.get(key);
+  if (cached) return cached;
+  const random = rng(n * 1_000_003 + k * 1009 + m * 7 + (withBias ? 1 : 0));
+  const x = randomF32(n * k, random);
+  const w = encodeWeights(randomF32(m * k, random), wtype);
+  const bias = withBias ? randomF32(m, random) : null;
+  const c = { n, k, m, x, w, bias, ref: referenceMatmul(x, w.values, bias, n, k, m) };
+  caseCache.set(key, c);
+  return c;
+}
+
+function args(c: Case, simd: string): MatmulArgs {
+  return { x: c.x, w: c.w.data, wtype: c.w.type, bias: c.bias, n: c.n, k: c.k, m: c.m, simd: simd as never };
+}
+
+// The required odd sizes (n = 1, 7, 257; k not a multiple of 8 or 16; m not a multiple of a panel),
+// plus shapes that span several k slices, many column panels, and row-split tasks.
+const ns = [1, 2, 3, 7, 257];
+const ks = [1, 15, 17, 100, 1152];
+const msizes = [1, 13, 33, 100];
+const shapes: [number, number, number][] = [];
+for (const n of ns) for (const k of ks) for (const m of msizes) shapes.push([n, k, m]);
+shapes.push([300, 600, 70], [13, 2100, 260], [50, 300, 20], [6, 513, 48]);
+
+describe('reference helpers', () => {
+  it('F16 and BF16 encoders invert the exact decoders on every finite pattern', () => {
+    const mismatches: string[] = [];
+    for (let b = 0; b < 0x10000; b++) {
+      const h = f16ToNumber(b);
+      if (Number.isFinite(h) && numberToF16(h) !== b) mismatches.push(`f16 0x${b.toString(16)}`);
+      const g = bf16ToNumber(b);
+      if (Number.isFinite(g) && numberToBf16(g) !== b) mismatches.push(`bf16 0x${b.toString(16)}`);
+    }
+    expect(mismatches).toEqual([]);
+    expect(f16ToNumber(0x3c00)).toBe(1);
+    expect(f16ToNumber(0x0001)).toBe(2 ** -24);
+    expect(f16ToNumber(0xfbff)).toBe(-65504);
+    expect(bf16ToNumber(0x3f80)).toBe(1);
+    expect(numberToF16(1 + 2 ** -11)).toBe(0x3c00); // a tie rounds to even
+    expect(numberToF16(1 + 3 * 2 ** -11)).toBe(0x3c02);
+  });
+});
+
+describe.each(variants)('matmul kernels, %s variant', (simd) => {
+  for (const wtype of weightTypes) {
+    for (const kernel of ['gemm', 'gemv'] as const) {
+      it(`${kernel} matches the float64 reference on ${shapes.length} shapes, ${wtype} weights`, () => {
+        const run = kernel === 'gemm' ? gemm : gemv;
+        shapes.forEach(([n, k, m], i) => {
+          const c = makeCase(n, k, m, wtype, i % 2 === 0);
+          const y = run(args(c, simd));
+          expect(y.length).toBe(n * m);
+          const worst = worstRatio(y, c.ref.y, bound(c.ref, k));
+          if (worst.ratio > 1) {
+            const at = worst.index;
+            throw new Error(`${kernel} n=${n} k=${k} m=${m}: y[${Math.floor(at / m)}, ${at % m}] = ${y[at]}, ` +
+              `expected ${c.ref.y[at]} (error ${worst.ratio.toFixed(2)}x the bound)`);
+          }
+        });
+      });
+    }
+  }
+
+  it('gemm and gemv agree within their combined bounds', () => {
+    for (const [n, k, m] of [[1, 1152, 100], [3, 17, 33], [7, 100, 13]] as const) {
+      const c = makeCase(n, k, m, 'f16', true);
+      const a = gemm(args(c, simd));
+      const b = gemv(args(c, simd));
+      const twice = bound(c.ref, k).map((v) => 2 * v); // each is within one bound of the exact value
+      expect(worstRatio(a, Float64Array.from(b), twice).ratio).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('reads and writes strided rows (ldx > k, ldy > m) and leaves the gaps alone', () => {
+    const random = rng(42);
+    const [n, k, m, ldx, ldy] = [9, 37, 21, 45, 30];
+    const x = randomF32((n - 1) * ldx + k, random);
+    const w = encodeWeights(randomF32(m * k, random), 'f16');
+    const ref = referenceMatmul(x, w.values, null, n, k, m, ldx);
+    for (const run of [gemm, gemv]) {
+      const y = run({ x, w: w.data, wtype: 'f16', n, k, m, ldx, ldy, simd: simd as never });
+      expect(y.length).toBe((n - 1) * ldy + m);
+      const rows = new Float32Array(n * m);
+      for (let i = 0; i < n; i++) {
+        rows.set(y.subarray(i * ldy, i * ldy + m), i * m);
+        if (i < n - 1) expect([...y.subarray(i * ldy + m, (i + 1) * ldy)]).toEqual(new Array(ldy - m).fill(0));
+      }
+      expect(worstRatio(rows, ref.y, bound(ref, k)).ratio).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('converts every F16 and BF16 bit pattern exactly, in vector bodies and in tails', () => {
+    // x = identity: y[i, j] = w[j, i] + 15 exact zeros, so every output must equal one stored weight
+    // bit for bit. k = 16 runs the vector conversion (8 or 16 lanes); k = 1 the scalar tail path,
+    // which also carries infinities and NaNs through (x = [1]).
+    const identity = new Float32Array(16 * 16);
+    for (let i = 0; i < 16; i++) identity[i * 16 + i] = 1;
+    for (const wtype of ['f16', 'bf16'] as const) {
+      const decode = wtype === 'f16' ? f16ToNumber : bf16ToNumber;
+      const all = Uint16Array.from({ length: 0x10000 }, (_, i) => i);
+      const finite = all.filter((b) => Number.isFinite(decode(b)));
+      const rows = Math.floor(finite.length / 16);
+      const w = finite.subarray(0, rows * 16);
+      for (const run of [gemm, gemv]) {
+        const y = run({ x: identity, w, wtype, n: 16, k: 16, m: rows, simd: simd as never });
+        for (let j = 0; j < rows; j++)
+          for (let i = 0; i < 16; i++)
+            if (y[i * rows + j] !== decode(w[j * 16 + i]!)) {
+              throw new Error(`${wtype} bits 0x${w[j * 16 + i]!.toString(16)}: got ${y[i * rows + j]}`);
+            }
+        const tail = run({ x: new Float32Array([1]), w: all, wtype, n: 1, k: 1, m: all.length, simd: simd as never });
+        for (let b = 0; b < all.length; b++) {
+          const expected = decode(b);
+          if (!(tail[b] === expected || (Number.isNaN(expected) && Number.isNaN(tail[b]!)))) {
+            throw new Error(`${wtype} bits 0x${b.toString(16)} (k = 1): got ${tail[b]}, expected ${expected}`);
+          }
+        }
+      }
+    }
+  });
+
+  for (const wtype of weightTypes) {
+    it(`patch embedding matches a direct convolution, ${wtype} weights`, () => {
+      const random = rng(7);
+      // [channels, height, width, patch, hidden]: the SigLIP geometry, a grid that does not divide
+      // evenly (Conv2d drops the remainder), and patch = 1.
+      for (const [channels, height, width, patch, hidden] of [
+        [3, 224, 224, 14, 40], [3, 30, 44, 14, 17], [2, 5, 3, 1, 3], [1, 14, 14, 14, 1],
+      ] as const) {
+        const pixels = randomF32(channels * height * width, random);
+        const weight = encodeWeights(randomF32(hidden * channels * patch * patch, random), wtype);
+        const bias = randomF32(hidden, random);
+        const ref = referencePatchEmbed(pixels, channels, height, width, patch, weight.values, bias, hidden);
+        const y = patchEmbed({ pixels, channels, height, width, patch, weight: weight.data, wtype, bias, hidden,
+          simd: simd as never });
+        expect(y.length).toBe(ref.y.length);
+        expect(worstRatio(y, ref.y, bound(ref, channels * patch * patch)).ratio).toBeLessThanOrEqual(1);
+      }
+    });
+  }
+});
+
+describe('matmul argument errors', () => {
+  const x = new Float32Array(6);
+  const w = new Float32Array(6);
+  const ok: MatmulArgs = { x, w, wtype: 'f32', n: 2, k: 3, m: 2 };
+
+  it('rejects bad sizes, lengths and types with a message, for gemm and gemv alike', () => {
+    for (const run of [gemm, gemv]) {
+      expect(run(ok)).toHaveLength(4);
+      expect(() => run({ ...ok, k: 0 })).toThrow(RangeError);
+      expect(() => run({ ...ok, k: 0 })).toThrow(/k must be at least 1/);
+      expect(() => run({ ...ok, n: 0 })).toThrow(/n must be at least 1/);
+      expect(() => run({ ...ok, m: -1 })).toThrow(/m must be a non-negative integer/);
+      expect(() => run({ ...ok, m: 1.5 })).toThrow(RangeError);
+      expect(() => run({ ...ok, n: NaN })).toThrow(RangeError);
+      expect(() => run({ ...ok, n: 3 })).toThrow(/x has 6 elements, needs at least 9/);
+      expect(() => run({ ...ok, m: 3 })).toThrow(/w has 6 elements, expected 9/);
+      expect(() => run({ ...ok, w: new Float32Array(7) })).toThrow(/w has 7 elements, expected 6/);
+      expect(() => run({ ...ok, x: new Float32Array(0) })).toThrow(RangeError);
+      expect(() => run({ ...ok, wtype: 'f16' })).toThrow(TypeError); // a Float32Array is not F16 bits
+      expect(() => run({ ...ok, wtype: 'f16' })).toThrow(/w must be a Uint16Array/);
+      expect(() => run({ ...ok, wtype: 'q4_0' as never })).toThrow(/wtype must be 'f32', 'f16' or 'bf16'/);
+      expect(() => run({ ...ok, x: new Float64Array(6) as never })).toThrow(/x must be a Float32Array/);
+      expect(() => run({ ...ok, bias: new Float32Array(3) })).toThrow(/bias has 3 elements, expected 2/);
+      expect(() => run({ ...ok, bias: [1, 2] as never })).toThrow(/bias must be a Float32Array/);
+      expect(() => run({ ...ok, ldx: 2 })).toThrow(/ldx must be at least k/);
+      expect(() => run({ ...ok, ldy: 1 })).toThrow(/ldy must be at least m/);
+      expect(() => run({ ...ok, simd: 'sse9' as never })).toThrow(/unknown SIMD variant 'sse9'/);
+      // Sizes whose products overflow, or whose output would be huge, fail before any allocation.
+      expect(() => run({ ...ok, n: 2 ** 52, k: 2 ** 52 })).toThrow(/too large/);
+      expect(() => run({ ...ok, m: 2 ** 40, k: 2 ** 20 })).toThrow(/too large/);
+      expect(() => run({ x: new Float32Array(2 ** 20), w: new Float32Array(1), wtype: 'f32', n: 2 ** 20, k: 1,
+        m: 1, ldy: 2 ** 20 })).toThrow(/exceeds the limit/);
+    }
+    for (const v of simdVariants().filter((v) => !v.supported)) {
+      expect(() => gemm({ ...ok, simd: v.name })).toThrow(/which this CPU does not have/);
+    }
+  });
+
+  it('rejects bad patch-embedding arguments', () => {
+    const good = { pixels: new Float32Array(3 * 4 * 4), channels: 3, height: 4, width: 4, patch: 2,
+      weight: new Float32Array(5 * 3 * 2 * 2), wtype: 'f32' as const, hidden: 5 };
+    expect(patchEmbed(good)).toHaveLength(4 * 5);
+    expect(() => patchEmbed({ ...good, patch: 0 })).toThrow(/patch must be at least 1/);
+    expect(() => patchEmbed({ ...good, patch: 5 })).toThrow(/patch must not exceed/);
+    expect(() => patchEmbed({ ...good, pixels: new Float32Array(47) })).toThrow(/pixels has 47 elements/);
+    expect(() => patchEmbed({ ...good, hidden: 6 })).toThrow(/weight has 60 elements, expected 72/);
+    expect(() => patchEmbed({ ...good, bias: new Float32Array(4) })).toThrow(/bias has 4 elements/);
+    expect(() => patchEmbed({ ...good, channels: 2 ** 31 })).toThrow(/channels is too large/);
+    expect(() => patchEmbed({ ...good, wtype: 'bf16' })).toThrow(/weight must be a Uint16Array/);
+  });
+});
+
+describe('thread pool and async execution', () => {
+  it('sizes the shared pool to the physical cores', () => {
+    const n = poolSize();
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(n).toBeLessThanOrEqual(os.cpus().length);
+    if (process.platform === 'linux') {
+      // Independent count: unique (physical id, core id) pairs in /proc/cpuinfo.
+      const cores = new Set<string>();
+      let physical = '';
+      for (const line of readFileSync('/proc/cpuinfo', 'utf8').split('\n')) {
+        const [key, value] = line.split(':').map((s) => s.trim());
+        if (key === 'physical id') physical = value!;
+        if (key === 'core id') cores.add(`${physical}/${value}`);
+      }
+      if (cores.size > 0 && os.availableParallelism() === os.cpus().length) expect(n).toBe(cores.size);
+    }
+  });
+
+  it('survives thousands of back-to-back parallel regions, sync and async interleaved', async () => {
+    // Each call is split into several pool tasks (1 MB of weights); a lost wake-up or a task handed
+    // out twice would hang or corrupt results.
+    const c = makeCase(2, 1024, 256, 'f32', true);
+    const expected = gemv(args(c, variants[0]!));
+    const pending: Promise<Float32Array>[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const y = gemv(args(c, variants[0]!));
+      if (i % 100 === 0) pending.push(gemmAsync(args(c, variants[0]!)));
+      if (y.some((v, j) => v !== expected[j])) throw new Error(`call ${i} differs`);
+    }
+    const asyncResults = await Promise.all(pending);
+    const reference = gemm(args(c, variants[0]!));
+    for (const y of asyncResults) expect(y).toEqual(reference);
+  });
+
+  it('gemmAsync returns what gemm returns, and keeps the event loop turning meanwhile', async () => {
+    const c = makeCase(257, 1152, 100, 'f16', true);
+    for (const simd of variants) {
+      let ticks = 0;
+      let running = true;
+      const tick = (): void => {
+        ticks++;
+        if (running) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const y = await gemmAsync(args(c, simd));
+      running = false;
+      expect(y).toEqual(gemm(args(c, simd))); // same kernel, same blocking: bit-identical
+      expect(ticks).toBeGreaterThan(0); // the loop ran while the kernel was busy on a worker thread
+    }
+  });
+
+  it('sleeping jobs leave the event loop free, and work errors become rejections', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const times = await testSleepAsync(100);
+    clearInterval(timer);
+    expect(times.end - times.start).toBeGreaterThanOrEqual(99);
+    expect(ticks).toBeGreaterThan(5); // a blocked loop would not have run the 1 ms timer at all
+    await expect(testSleepAsync(1, 'work failed: disk on fire')).rejects.toThrow('work failed: disk on fire');
+    await expect(gemmAsync({ x: new Float32Array(1), w: new Float32Array(1), wtype: 'f32', n: 1, k: 0, m: 1 }))
+      .rejects.toThrow(/k must be at least 1/);
+  });
+
+  it('a WorkQueue runs its jobs one at a time, in order, and carries on after a failure', async () => {
+    const queue = new WorkQueue();
+    const jobs = [queue.testSleep(30), queue.testSleep(30), queue.testSleep(1, 'second job failed'),
+      queue.testSleep(30)];
+    expect(queue.pending).toBe(4);
+    const settled = await Promise.allSettled(jobs);
+    expect(queue.pending).toBe(0);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(String((settled[2] as PromiseRejectedResult).reason)).toContain('second job failed');
+    const times = settled.filter((s) => s.status === 'fulfilled').map((s) => s.value);
+    for (let i = 1; i < times.length; i++) expect(times[i]!.start).toBeGreaterThanOrEqual(times[i - 1]!.end);
+
+    // The same jobs without a queue do overlap on the libuv pool: the check above can fail.
+    if (Number(process.env.UV_THREADPOOL_SIZE ?? 4) > 1) {
+      const free = await Promise.all([testSleepAsync(30), testSleepAsync(30), testSleepAsync(30)]);
+      const overlapping = free.some((a, i) => free.some((b, j) => i !== j && a.start < b.end && b.start < a.end));
+      expect(overlapping).toBe(true);
+    }
+
+    // Queued kernels return their own results.
+    const a = makeCase(7, 100, 33, 'bf16', true);
+    const b = makeCase(3, 17, 13, 'f32', false);
+    const [ya, yb] = await Promise.all([queue.gemm(args(a, variants[0]!)), queue.gemm(args(b, variants[0]!))]);
+    expect(worstRatio(ya, a.ref.y, bound(a.ref, a.k)).ratio).toBeLessThanOrEqual(1);
+    expect(worstRatio(yb, b.ref.y, bound(b.ref, b.k)).ratio).toBeLessThanOrEqual(1);
+  });
+});
