@@ -2,9 +2,80 @@
  * paligemma — run Google's PaliGemma vision-language model locally from GGUF files.
  * This module is the public API and nothing else.
  */
+
+// The model
+export { loadModel, PaliGemma } from './model/paligemma.js';
+export type {
+  LoadModelOptions,
+  ModelImage,
+  DescribeOptions,
+  GenerationOptions,
+  GenerationResult,
+  GenerateInput,
+  EvaluateInput,
+  Evaluation,
+  TaskOptions,
+  Timings,
+} from './model/paligemma.js';
+export { PaliGemmaError } from './model/errors.js';
+export type { PaliGemmaErrorCode } from './model/errors.js';
+export type { SamplingOptions } from './model/sampling.js';
+export { locateModelFiles, ModelFilesError } from './model/files.js';
+export type { ModelFiles, ModelFilesOptions, TextModelFile, ProjectorFile, ModelFilesErrorCode } from './model/files.js';
+
+// Tasks: prompts and parsers usable on text from any source
+export {
+  captionPrompt,
+  ocrPrompt,
+  answerPrompt,
+  detectPrompt,
+  segmentPrompt,
+  parseDetections,
+  parseSegmentation,
+  SegmentationDecoder,
+  maskForBox,
+  readNpz,
+  NpzError,
+  TaskError,
+} from './tasks/index.js';
+export type {
+  Box,
+  Detection,
+  DetectionParse,
+  SegmentationParse,
+  SegmentedObject,
+  SegmentMask,
+  SkippedObject,
+  CaptionDetail,
+  CaptionOptions,
+  TaskErrorCode,
+} from './tasks/index.js';
+
+// Images
+export { preprocess, decodeImage, ImageError, DEFAULT_MAX_PIXELS } from './image/index.js';
+export type { ImageInput, RawPixels, RgbImage, PreprocessOptions, PreprocessedImage, ImageErrorCode } from './image/index.js';
+
+// File formats
 export { readGGUF, writeGGUF, GGUFError } from './gguf/index.js';
 export type * from './gguf/index.js';
-export { Tokenizer } from './tokenizer/index.js';
-export type * from './tokenizer/index.js';
+export {
+  getValue,
+  getString,
+  getBool,
+  getNumber,
+  getInteger,
+  getBigInt,
+  getArray,
+} from './gguf/metadata.js';
+export { convertCheckpoint, ConvertError, SafetensorsError, OUT_TYPES } from './convert/index.js';
+export type { ConvertOptions, ConvertProgress, ConvertResult, OutType, ConvertErrorCode, SafetensorsErrorCode } from './convert/index.js';
+export { resolveOllamaModel, parseOllamaName, ollamaModelsDir, OllamaError } from './ollama/index.js';
+export type { OllamaModelFiles, OllamaModelRef, OllamaErrorCode } from './ollama/index.js';
+
+// Tokenizer
+export { Tokenizer, TokenizerError, TokenType } from './tokenizer/index.js';
+export type { TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder, TokenizerErrorCode, VocabTable } from './tokenizer/index.js';
+
+// Runtime
 export { cpuFeatures, simdVariant, simdVariants, SimdError } from './native.js';
 export type { CpuFeatures, SimdVariantName, SimdVariantInfo } from './native.js';

@@ -73,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterMatmul(env, exports);
   RegisterOps(env, exports);
   RegisterImage(env, exports);
+  RegisterModel(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 #include "bind.h"
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/variants.h"
@@ -52,7 +53,7 @@ size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (index >= info.Length() || !info[index].IsNumber())
     throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
   const double d = info[index].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)) || d > 9007199254740991.0)
+  if (!(d >= 0) || d > 9007199254740991.0 || d != std::floor(d))
     throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a non-negative integer");
   return static_cast<size_t>(d);
 }

@@ -15,6 +15,7 @@ namespace pg {
 void RegisterMatmul(Napi::Env env, Napi::Object exports);  // bind_matmul.cc: gemm, gemv, patchEmbed, pool
 void RegisterOps(Napi::Env env, Napi::Object exports);     // bind_ops.cc: attention, norms, activations, rope...
 void RegisterImage(Napi::Env env, Napi::Object exports);   // bind_image.cc: resize
+void RegisterModel(Napi::Env env, Napi::Object exports);   // bind_model.cc: NativeModel (SigLIP + Gemma)
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process
 // default when the argument is undefined. Throws a JS Error when the CPU cannot run it.

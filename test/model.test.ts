@@ -1,0 +1,129 @@
+/**
+ * The model API on the tiny fixture: batching, caching, streaming, text-only generation and
+ * sampling. Exactness against the reference is test/golden.test.ts; here each feature is checked
+ * against the plain path it must agree with.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { convertCheckpoint } from '../lib/convert/index.js';
+import { loadModel, type PaliGemma } from '../lib/model/paligemma.js';
+import { FIXTURE_DIR, imageBytes, manifest, pixelValues } from './helpers/golden.js';
+
+let dir: string;
+let model: PaliGemma;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pg-model-'));
+  const files = await convertCheckpoint(FIXTURE_DIR, { outDir: dir, outType: 'f32' });
+  model = await loadModel({ model: files.textPath, projector: files.projectorPath, imageCacheBytes: 0 });
+});
+
+afterAll(async () => {
+  await model?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('describeMany', () => {
+  it('gives each item the result describe gives it alone, at any concurrency', async () => {
+    const items = manifest.cases.map((c) => ({ image: imageBytes(c.image), prompt: c.prompt, maxTokens: 6 + c.prompt.length % 5 }));
+    const alone = [];
+    for (const item of items) alone.push(await model.describe(item.image, item));
+    for (const concurrency of [1, 3, 4]) {
+      const batched = await model.describeMany(items, { concurrency });
+      expect(batched.map((r) => r.tokens)).toEqual(alone.map((r) => r.tokens));
+      expect(batched.map((r) => r.text)).toEqual(alone.map((r) => r.text));
+    }
+  });
+
+  it('handles sequences that stop at different lengths', async () => {
+    const image = { pixelValues: pixelValues('img_a1.png') };
+    const r = await model.describeMany([
+      { image, maxTokens: 1 },
+      { image, maxTokens: 7 },
+      { image, maxTokens: 3 },
+    ]);
+    expect(r.map((x) => x.tokens.length)).toEqual([1, 7, 3]);
+    expect(r[0].tokens).toEqual(r[1].tokens.slice(0, 1));
+    expect(r[2].tokens).toEqual(r[1].tokens.slice(0, 3));
+  });
+
+  it('rejects bad arguments before any work', async () => {
+    await expect(model.describeMany([{ image: imageBytes('img_a1.png') }], { concurrency: 0 })).rejects.toThrow(/concurrency/);
+    await expect(model.describeMany([{ image: imageBytes('img_a1.png'), maxTokens: -1 }])).rejects.toThrow(/maxTokens/);
+    expect(await model.describeMany([])).toEqual([]);
+  });
+});
+
+describe('image cache', () => {
+  it('reuses the vision output for the same pixels and gives the same answer', async () => {
+    const files = await convertCheckpoint(FIXTURE_DIR, { outDir: path.join(dir, 'cached'), outType: 'f32' });
+    const cached = await loadModel({ model: files.textPath, projector: files.projectorPath });
+    try {
+      const image = imageBytes('img_a2.jpg');
+      const first = await cached.describe(image, { prompt: 'caption en', maxTokens: 5 });
+      const second = await cached.describe(image, { prompt: 'answer en what is this?', maxTokens: 5 });
+      const again = await cached.describe(image, { prompt: 'caption en', maxTokens: 5 });
+      expect(first.timings.imageCacheHit).toBe(false);
+      expect(second.timings.imageCacheHit).toBe(true);
+      expect(again.timings.imageCacheHit).toBe(true);
+      expect(again.tokens).toEqual(first.tokens);
+      // A different image misses.
+      const other = await cached.describe(imageBytes('img_a1.png'), { maxTokens: 2 });
+      expect(other.timings.imageCacheHit).toBe(false);
+    } finally {
+      await cached.dispose();
+    }
+  });
+
+  it('is off with imageCacheBytes: 0', async () => {
+    const image = imageBytes('img_a2.jpg');
+    await model.describe(image, { maxTokens: 1 });
+    expect((await model.describe(image, { maxTokens: 1 })).timings.imageCacheHit).toBe(false);
+  });
+});
+
+describe('streaming', () => {
+  it('onToken and stream() yield pieces that make up the text', async () => {
+    const image = { pixelValues: pixelValues('img_a2.jpg') };
+    const pieces: string[] = [];
+    const r = await model.describe(image, { maxTokens: 12, onToken: (p) => pieces.push(p) });
+    expect(pieces.join('')).toBe(r.text);
+    const streamed: string[] = [];
+    for await (const piece of model.stream(image, { maxTokens: 12 })) streamed.push(piece);
+    expect(streamed.join('')).toBe(r.text);
+  });
+});
+
+describe('text-only generation and sampling', () => {
+  it('generate() runs raw ids and reports timings', async () => {
+    const tokens = [2, 21209, 659, 108];
+    const a = await model.generate({ tokens, maxTokens: 5 });
+    const b = await model.generate({ tokens, maxTokens: 5 });
+    expect(a.tokens).toHaveLength(5);
+    expect(b.tokens).toEqual(a.tokens);
+    expect(a.timings.promptTokens).toBe(4);
+    expect(a.timings.generatedTokens).toBe(5);
+    expect(a.timings.prefillMs).toBeGreaterThan(0);
+  });
+
+  it('sampling is reproducible with a seed and differs from greedy', async () => {
+    const tokens = [2, 21209, 659, 108];
+    const greedy = await model.generate({ tokens, maxTokens: 8 });
+    const s1 = await model.generate({ tokens, maxTokens: 8, temperature: 5, seed: 7 });
+    const s2 = await model.generate({ tokens, maxTokens: 8, temperature: 5, seed: 7 });
+    expect(s2.tokens).toEqual(s1.tokens);
+    // At temperature 5 over 257k near-uniform logits, matching greedy 8 times is essentially impossible.
+    expect(s1.tokens).not.toEqual(greedy.tokens);
+    const k1 = await model.generate({ tokens, maxTokens: 8, temperature: 1, topK: 1 });
+    expect(k1.tokens).toEqual(greedy.tokens); // top-1 sampling is greedy
+  });
+
+  it('rejects bad sampling options', async () => {
+    await expect(model.generate({ tokens: [2], temperature: -1 })).rejects.toThrow(/temperature/);
+    await expect(model.generate({ tokens: [2], topP: 0 })).rejects.toThrow(/topP/);
+    await expect(model.generate({ tokens: [] })).rejects.toThrow(/empty/);
+  });
+});
