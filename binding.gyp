@@ -57,7 +57,7 @@
         "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"]
       }
     },
-    # Linked on arm64 only; elsewhere its sources compile to the scalar fallback of vec.h.
+    # Linked on arm64 only; elsewhere its sources compile to nothing (#if __aarch64__).
     {
       "target_name": "kernels_neon",
       "type": "static_library",

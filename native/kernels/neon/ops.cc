@@ -1,3 +1,5 @@
+// Compiled to nothing off arm64: node-gyp builds every target on every architecture.
+#if defined(__aarch64__)
 #define PG_ISA_NEON
 #include "../vec.h"
 #include "../kernels.h"
@@ -8,3 +10,4 @@ namespace neon {
 #include "../impl/ops.inc"
 }  // namespace neon
 }  // namespace pg
+#endif  // __aarch64__

@@ -1,3 +1,5 @@
+// Compiled to nothing off arm64: node-gyp builds every target on every architecture.
+#if defined(__aarch64__)
 #include "../kernels.h"
 
 namespace pg {
@@ -6,3 +8,4 @@ namespace neon {
 #include "../table.inc"
 }  // namespace neon
 }  // namespace pg
+#endif  // __aarch64__
