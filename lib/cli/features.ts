@@ -1,15 +1,22 @@
 import type { Command } from './main.js';
-import { cpuFeatures, simdVariant, simdVariants } from '../native.js';
+import { parseArgs, UsageError, type OptionSpecs } from './args.js';
+import { EXIT } from './errors.js';
+
+const OPTIONS = { json: { type: 'boolean' } } as const satisfies OptionSpecs;
 
 /** `paligemma features`: what this CPU supports and which kernel set runs. */
 const features: Command = {
   summary: 'Show the CPU features found and the SIMD kernel set in use',
   usage: 'paligemma features [--json]',
   async run(args) {
+    const { positional, options } = parseArgs(args, OPTIONS);
+    if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+    // Imported here so that `paligemma --help` works even where the native addon cannot load.
+    const { cpuFeatures, simdVariant, simdVariants } = await import('../native.js');
     const report = { cpu: cpuFeatures(), variant: simdVariant(), variants: simdVariants() };
-    if (args.includes('--json')) {
+    if (options.json) {
       console.log(JSON.stringify(report, null, 2));
-      return 0;
+      return EXIT.OK;
     }
     const has = Object.entries(report.cpu).filter(([, v]) => v === true).map(([k]) => k);
     console.log(`arch: ${report.cpu.arch}`);
@@ -19,7 +26,7 @@ const features: Command = {
       console.log(`  ${mark} ${v.name.padEnd(7)} needs ${v.requires}`);
     }
     console.log(`in use: ${report.variant}`);
-    return 0;
+    return EXIT.OK;
   },
 };
 

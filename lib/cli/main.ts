@@ -7,19 +7,30 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import { EXIT, reportError } from './errors.js';
+
+export { EXIT };
+
+/** A subcommand: its one-line summary (for `paligemma --help`), its usage text, and how to run it. */
 export interface Command {
   summary: string;
+  /** The first line is the synopsis, shown again with usage errors. */
   usage: string;
-  /** Returns the process exit code. */
+  /** Returns the process exit code; throws UsageError for bad usage and typed errors for failures. */
   run(args: string[]): Promise<number>;
 }
 
-/** Exit codes a shell user can act on. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
-
 const commands: Record<string, () => Promise<Command>> = {
-  features: async () => (await import('./features.js')).default,
+  describe: async () => (await import('./tasks.js')).describe,
+  caption: async () => (await import('./tasks.js')).caption,
+  ocr: async () => (await import('./tasks.js')).ocr,
+  answer: async () => (await import('./tasks.js')).answer,
+  detect: async () => (await import('./tasks.js')).detect,
+  segment: async () => (await import('./tasks.js')).segment,
+  info: async () => (await import('./info.js')).default,
   convert: async () => (await import('./convert.js')).default,
+  bench: async () => (await import('./bench.js')).default,
+  features: async () => (await import('./features.js')).default,
 };
 
 function version(): string {
@@ -30,12 +41,14 @@ function version(): string {
 async function help(): Promise<string> {
   const lines = ['Usage: paligemma <command> [options]', '', 'Commands:'];
   for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
-  lines.push('', 'Run `paligemma <command> --help` for a command\'s options.');
+  lines.push('', 'Run `paligemma <command> --help` (or `paligemma help <command>`) for a command\'s options.');
   return lines.join('\n');
 }
 
+/** Runs the CLI on `argv` (the arguments after the script) and returns the exit code (see EXIT). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest.length > 0) return main([rest[0]!, '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await help());
     return name ? EXIT.OK : EXIT.USAGE;
@@ -44,26 +57,32 @@ export async function main(argv: string[]): Promise<number> {
     console.log(version());
     return EXIT.OK;
   }
-  const load = commands[name];
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!load) {
     console.error(`paligemma: unknown command '${name}'\n\n${await help()}`);
     return EXIT.USAGE;
   }
+  let command: Command | undefined;
   try {
-    const command = await load();
-    if (rest.includes('--help') || rest.includes('-h')) {
+    command = await load();
+    const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (options.includes('--help') || options.includes('-h')) {
       console.log(`${command.summary}\n\nUsage: ${command.usage}`);
       return EXIT.OK;
     }
     return await command.run(rest);
   } catch (err) {
-    console.error(`paligemma ${name}: ${(err as Error).message}`);
-    return EXIT.FAILURE;
+    return reportError(name, err, command?.usage);
   }
 }
 
 const invokedDirectly = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly || process.argv[1]?.endsWith('/paligemma')) {
+  // The reader of our output went away (`paligemma info big.gguf | head`): stop quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(EXIT.OK);
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
