@@ -7,6 +7,9 @@
 export { loadModel, PaliGemma } from './model/paligemma.js';
 export type {
   LoadModelOptions,
+  LoadProgress,
+  DescribeItem,
+  DescribeManyOptions,
   ModelImage,
   DescribeOptions,
   GenerationOptions,

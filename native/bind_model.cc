@@ -285,6 +285,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // encodeImages(pixels: Float32Array, B × (3, S, S)) -> Promise<{ visionOut, features }>, B × per image.
   Napi::Value EncodeImages(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");  // before the freed parts are looked at
     if (!siglip_) throw Napi::Error::New(env, "this model has no vision tower (no projector file was loaded)");
     const SiglipConfig& c = siglip_->config();
     const size_t image_pixels = size_t(c.channels) * c.image_size * c.image_size;
@@ -326,6 +327,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // × sqrt(hidden); attention is bidirectional over all of them.
   Napi::Value Prefill(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
     if (!gemma_) throw Napi::Error::New(env, "this model has no text model");
     const GemmaConfig& c = gemma_->config();
     const size_t H = c.hidden;
@@ -400,6 +402,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // appends ids[b] to sequence sequences[b], all B in one pass over the weights.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
     if (!gemma_) throw Napi::Error::New(env, "this model has no text model");
     const GemmaConfig& c = gemma_->config();
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray())

@@ -242,6 +242,10 @@ async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> 
     threads: o.threads,
     simd: o.simd as SimdVariantName | undefined,
     maxPixels: o['max-pixels'],
+    onProgress: (p) => {
+      const done = { validated: 'validated the headers', tokenizer: 'built the tokenizer', mapped: 'mapped the weights' }[p.phase];
+      status.update(`loading ${source}: ${done} (${formatBytes(p.bytes)}, ${formatMs(p.elapsedMs)})…`);
+    },
   });
   const { simd, threads } = model.runtime;
   status.note(`loaded ${source} in ${formatMs(performance.now() - t0)} (${simd}, ${threads} thread${threads === 1 ? '' : 's'})`);

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { preprocess, type ImageInput } from '../image/index.js';
+import { checkMaxPixels } from '../image/decode.js';
 import { native, checkSimdVariant, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { PaliGemmaError } from './errors.js';
@@ -59,6 +60,18 @@ export interface LoadModelOptions extends ModelFilesOptions {
    * one image run the tower once (default 64 MiB, about 32 images at 224 px; 0 disables).
    */
   imageCacheBytes?: number;
+  /** Called as loading advances (for progress display). */
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+/** A step of {@link loadModel}. */
+export interface LoadProgress {
+  /** `validated`: headers read and checked; `tokenizer`: vocabulary built; `mapped`: weights mapped. */
+  phase: 'validated' | 'tokenizer' | 'mapped';
+  /** Bytes of the model files (text + projector). */
+  bytes: number;
+  /** Since loadModel was called. */
+  elapsedMs: number;
 }
 
 /** One image and its prompt for {@link PaliGemma.describeMany}. */
@@ -199,8 +212,19 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= 1024))
     throw new PaliGemmaError('BAD_ARGUMENT', `threads must be an integer in 1..1024, got ${options.threads}`);
   const simd = options.simd === undefined ? undefined : checkSimdVariant(options.simd);
+  const cacheBytes = options.imageCacheBytes ?? DEFAULT_IMAGE_CACHE_BYTES;
+  if (!(Number.isSafeInteger(cacheBytes) && cacheBytes >= 0))
+    throw new PaliGemmaError('BAD_ARGUMENT', `imageCacheBytes must be an integer >= 0, got ${cacheBytes}`);
+  checkMaxPixels(options.maxPixels);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new PaliGemmaError('BAD_ARGUMENT', 'onProgress must be a function');
+  const start = performance.now();
   const files = await locateModelFiles({ ...options, requireProjector: options.requireProjector ?? false });
+  const bytes = files.text.gguf.fileSize + (files.projector?.gguf.fileSize ?? 0);
+  const progress = (phase: LoadProgress['phase']) => options.onProgress?.({ phase, bytes, elapsedMs: performance.now() - start });
+  progress('validated');
   const tokenizer = Tokenizer.fromGGUF(files.text.gguf);
+  progress('tokenizer');
   if (tokenizer.vocabSize > files.text.vocabSize) {
     throw new PaliGemmaError(
       'BAD_ARGUMENT',
@@ -217,9 +241,7 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
     simd,
     lockMemory: options.lockMemory,
   });
-  const cacheBytes = options.imageCacheBytes ?? DEFAULT_IMAGE_CACHE_BYTES;
-  if (!(Number.isSafeInteger(cacheBytes) && cacheBytes >= 0))
-    throw new PaliGemmaError('BAD_ARGUMENT', `imageCacheBytes must be an integer >= 0, got ${cacheBytes}`);
+  progress('mapped');
   return new PaliGemma(files, tokenizer, handle, options.maxPixels, segmentation, new ByteLru(cacheBytes));
 }
 
@@ -238,6 +260,8 @@ export class PaliGemma {
   /** Tail of the call queue: each call starts when the previous one settled. */
   #tail: Promise<unknown> = Promise.resolve();
   #disposed = false;
+  /** Settles when dispose() has released the native model. */
+  #released: Promise<void> | undefined;
 
   /** The tokenizer of the text model. */
   readonly tokenizer: Tokenizer;
@@ -386,6 +410,10 @@ export class PaliGemma {
         throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids');
       const ids = Int32Array.from(input.tokens);
       if (ids.length === 0) throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must not be empty');
+      const vocab = this.#files.text.vocabSize;
+      const bad = Array.from(input.tokens).findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
+      if (bad >= 0)
+        throw new PaliGemmaError('BAD_ARGUMENT', `generate({ tokens }): token ${String(input.tokens[bad])} at index ${bad} is not an id in 0..${vocab - 1}`);
       const maxTokens = this.#checkGeneration(input, ids.length, false);
       const t0 = performance.now();
       const first = await this.#native.prefill(0, null, ids);
@@ -402,14 +430,15 @@ export class PaliGemma {
       const k = input.topK ?? 10;
       if (!Number.isInteger(k) || k < 1 || k > 1000) throw new PaliGemmaError('BAD_ARGUMENT', `topK must be an integer in 1..1000, got ${k}`);
       const ids = this.#promptIds(input.prompt);
+      const withImage = input.image !== undefined || input.pixelValues !== undefined;
+      const nImage = withImage ? this.imageTokens : 0;
+      const n = nImage + ids.length;
+      if (n > this.contextLength) throw this.#overflow(n, 0); // before any heavy work
       let vision: { visionOut: Float32Array; features: Float32Array } | undefined;
-      if (input.image !== undefined || input.pixelValues !== undefined) {
+      if (withImage) {
         const { pixelValues } = await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!);
         vision = await this.#native.encodeImages(pixelValues);
       }
-      const nImage = vision ? this.imageTokens : 0;
-      const n = nImage + ids.length;
-      if (n > this.contextLength) throw this.#overflow(n, 0);
       const out = await this.#native.prefill(0, vision?.features ?? null, ids, { logitsRows: n, capture: true });
       const vocab = this.#files.text.vocabSize;
       const topk = Array.from({ length: n }, (_, i) => topK(out.logits.subarray(i * vocab, (i + 1) * vocab), k));
@@ -431,13 +460,16 @@ export class PaliGemma {
 
   /**
    * Releases the native model and unmaps the files. Calls still queued reject with a DISPOSED
-   * error; a call in progress stops at its next step. Safe to call twice.
+   * error; a call in progress stops at its next step. Safe to call twice: every call resolves once
+   * the memory is released.
    */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    await this.#tail;
-    this.#native.dispose();
+  dispose(): Promise<void> {
+    this.#released ??= (async () => {
+      this.#disposed = true;
+      await this.#tail;
+      this.#native.dispose();
+    })();
+    return this.#released;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
