@@ -12,17 +12,9 @@ import { edgeBits } from './float-ref.js';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtureDir = path.resolve(projectRoot, '../shared/fixtures/paligemma-tiny');
 
-/** A small deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic uniform [0, 1) generator, so failures reproduce (the library's own). */
+import { seededRandom as prng } from '../../lib/model/sampling.js';
+export { prng };
 
 // ---------------------------------------------------------------------------------------------------
 // safetensors

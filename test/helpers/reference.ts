@@ -8,17 +8,9 @@
  * product and one for the bias). The references therefore return that magnitude alongside each value.
  */
 
-/** A deterministic uniform [0, 1) generator (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic uniform [0, 1) generator, so failures reproduce (the library's own). */
+import { seededRandom as rng } from '../../lib/model/sampling.js';
+export { rng };
 
 /** count float32 values uniform in [-scale, scale). */
 export function randomF32(count: number, random: () => number, scale = 1): Float32Array {

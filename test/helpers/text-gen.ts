@@ -3,17 +3,9 @@
  * punctuation, code, long words, URLs, mixed whitespace.
  */
 
-/** mulberry32: a small seeded PRNG, returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic uniform [0, 1) generator, so failures reproduce (the library's own). */
+import { seededRandom as prng } from '../../lib/model/sampling.js';
+export { prng };
 
 const ENGLISH = (
   'the of and to in is was for that with as on by at from his her they this which be are an or had not but ' +
