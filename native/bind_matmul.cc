@@ -233,6 +233,21 @@ AsyncJob SleepJob(const Napi::CallbackInfo& info) {
 
 Napi::Value TestSleepAsyncJs(const Napi::CallbackInfo& info) { return RunAsync(info.Env(), SleepJob(info)); }
 
+// testPoolChurnAsync(count, threads): creates and destroys `count` pools off the JS thread, so a
+// pool that cannot be destroyed (a worker that misses the stop) fails a test by timing out
+// instead of hanging the test runner.
+Napi::Value TestPoolChurnAsyncJs(const Napi::CallbackInfo& info) {
+  const size_t count = SizeArg(info, 0, "count");
+  const size_t threads = SizeArg(info, 1, "threads");
+  if (threads < 1 || threads > 64) throw Napi::RangeError::New(info.Env(), "threads must be in 1..64");
+  AsyncJob job;
+  job.work = [count, threads] {
+    for (size_t i = 0; i < count; i++) ThreadPool pool(static_cast<int>(threads));
+  };
+  job.complete = [](Napi::Env env, const Kept&) -> Napi::Value { return env.Undefined(); };
+  return RunAsync(info.Env(), std::move(job));
+}
+
 // A JS handle on a WorkQueue, so tests can check that jobs on one queue serialise.
 class WorkQueueJs : public Napi::ObjectWrap<WorkQueueJs> {
  public:
@@ -263,6 +278,7 @@ void RegisterMatmul(Napi::Env env, Napi::Object exports) {
   exports.Set("patchEmbed", Napi::Function::New(env, PatchEmbedJs));
   exports.Set("poolSize", Napi::Function::New(env, PoolSizeJs));
   exports.Set("testSleepAsync", Napi::Function::New(env, TestSleepAsyncJs));
+  exports.Set("testPoolChurnAsync", Napi::Function::New(env, TestPoolChurnAsyncJs));
   exports.Set("WorkQueue", WorkQueueJs::Define(env));
 }
 

@@ -127,7 +127,9 @@ struct ThreadPool::Impl {
     t_in_task = true;
     unsigned seen = generation_of(cursor.load());
     for (;;) {
-      auto published = [&] { return generation_of(cursor.load()) != seen; };  // seq_cst: see publish()
+      // `stopping` too: a pool destroyed before this thread first read the cursor publishes no
+      // generation this thread can tell from `seen`, and it would sleep forever.
+      auto published = [&] { return stopping.load() || generation_of(cursor.load()) != seen; };  // seq_cst: see publish()
       if (!spin_until(published)) {
         std::unique_lock<std::mutex> lock(mu);
         sleeping_workers.fetch_add(1);

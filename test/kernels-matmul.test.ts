@@ -10,6 +10,7 @@ import {
   patchEmbed,
   poolSize,
   testSleepAsync,
+  testPoolChurnAsync,
   type MatmulArgs,
   type WeightType,
 } from '../lib/kernels/matmul.js';
@@ -312,6 +313,13 @@ describe('thread pool and async execution', () => {
     await expect(testSleepAsync(1, 'work failed: disk on fire')).rejects.toThrow('work failed: disk on fire');
     await expect(gemmAsync({ x: new Float32Array(1), w: new Float32Array(1), wtype: 'f32', n: 1, k: 0, m: 1 }))
       .rejects.toThrow(/k must be at least 1/);
+  });
+
+  it('pools destroyed right after creation shut down (workers that have not started yet see the stop)', async () => {
+    // Before the fix, about one pool in a few hundred hung in its destructor on this machine.
+    const churn = testPoolChurnAsync(3000, 3);
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('a pool did not shut down')), 20_000));
+    await Promise.race([churn, timeout]);
   });
 
   it('a WorkQueue runs its jobs one at a time, in order, and carries on after a failure', async () => {

@@ -78,6 +78,7 @@ interface MatmulAddon {
     weight: WeightData, wtype: WeightType, bias: Float32Array | null, hidden: number, simd?: string): Float32Array;
   poolSize(): number;
   testSleepAsync(ms: number, failWith?: string): Promise<JobTimes>;
+  testPoolChurnAsync(count: number, threads: number): Promise<void>;
   WorkQueue: new () => NativeWorkQueue;
 }
 
@@ -119,6 +120,11 @@ export function poolSize(): number {
 /** Test hook: sleeps `ms` on a libuv worker thread, then resolves, or rejects with `failWith`. */
 export async function testSleepAsync(ms: number, failWith?: string): Promise<JobTimes> {
   return addon.testSleepAsync(ms, failWith);
+}
+
+/** Test hook: creates and destroys `count` thread pools of `threads` threads off the JS thread. */
+export async function testPoolChurnAsync(count: number, threads: number): Promise<void> {
+  return addon.testPoolChurnAsync(count, threads);
 }
 
 /**

@@ -1,0 +1,182 @@
+/**
+ * `npm run bench`: our engine against llama.cpp on the same random-weight, real-shape PaliGemma files.
+ *
+ *   npm run bench -- [--trials N] [--only ours|llama] [--skip-generate-check] [--threads N] [--budget-minutes M]
+ *
+ * 1. Makes the model files once in the cache dir ($PALIGEMMA_BENCH_CACHE, default ~/.cache/paligemma-bench;
+ *    bench/model-files.ts) and installs node-llama-cpp there on first use (bench/llama.ts).
+ * 2. Measures the machine's limits (bench/machine.ts), before and after the trials.
+ * 3. Runs the engines alternately, each trial in a fresh child process (bench/ours.ts, bench/llama.ts),
+ *    with the files read into the page cache just before, recording the other load on the machine.
+ * 4. Prints min/median per metric, ratios, fractions of the limits and the issue's targets, and writes
+ *    the JSON report to bench/results/<date>.json.
+ *
+ * A trial that would not fit in the time budget (default 28 minutes for the whole run) is skipped
+ * and listed as such; a child that hangs is killed after 10 minutes.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+import { runChild } from './child.js';
+import { ensureNodeLlamaCpp, NODE_LLAMA_CPP_VERSION, type LlamaInput, type LlamaResult } from './llama.js';
+import { measureMachine, type MachineLimits } from './machine.js';
+import { benchCacheDir, ensureModelFiles, type BenchModelFiles } from './model-files.js';
+import type { OursInput, OursResult } from './ours.js';
+import { buildReport, formatSummary, limitsOf, writeReport, type RunConfig, type Trial } from './report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CHILD_TIMEOUT_MS = 10 * 60_000;
+
+type Engine = 'ours' | 'llama';
+
+interface Options {
+  trials: number;
+  threads: number;
+  only?: Engine;
+  checkFiles: boolean;
+  budgetMs: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { trials: 3, threads: 2, checkFiles: true, budgetMs: 28 * 60_000 };
+  const count = (flag: string, value: string | undefined) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--trials') o.trials = count(a, argv[++i]);
+    else if (a === '--threads') o.threads = count(a, argv[++i]);
+    else if (a === '--budget-minutes') o.budgetMs = count(a, argv[++i]) * 60_000;
+    else if (a === '--skip-generate-check') o.checkFiles = false;
+    else if (a === '--only') {
+      const e = argv[++i];
+      if (e !== 'ours' && e !== 'llama') throw new Error(`--only takes ours or llama, got ${e}`);
+      o.only = e;
+    } else throw new Error(`unknown argument ${a} (see the header of bench/run.ts)`);
+  }
+  return o;
+}
+
+const log = (line: string) => console.error(line);
+
+/** Reads the files through once so both engines start from the page cache (idle pages get reclaimed here). */
+function warmPageCache(files: string[]): number {
+  const t0 = performance.now();
+  const buffer = Buffer.allocUnsafe(8 * 2 ** 20);
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      while (fs.readSync(fd, buffer, 0, buffer.length, null) > 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return performance.now() - t0;
+}
+
+function cpuModel(): string {
+  const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const cache = benchCacheDir();
+  // machine.ts compiles its probe into PALIGEMMA_BENCH_CACHE: keep everything the bench makes in one place.
+  process.env.PALIGEMMA_BENCH_CACHE = cache;
+
+  log(`bench cache: ${cache}`);
+  const files: BenchModelFiles = await ensureModelFiles(cache, { check: options.checkFiles, log });
+  const engines: Engine[] = options.only ? [options.only] : ['ours', 'llama'];
+  let llamaModuleDir: string | undefined;
+  let llamaError: string | undefined;
+  if (engines.includes('llama')) {
+    const found = await ensureNodeLlamaCpp(cache, log);
+    if ('error' in found) {
+      llamaError = found.error;
+      log(`  llama.cpp will not run: ${found.error}`);
+    } else llamaModuleDir = found.moduleDir;
+  } else llamaError = 'not requested (--only ours)';
+  const runnable = engines.filter((e) => e === 'ours' || llamaModuleDir);
+
+  log(`measuring the machine (${options.threads} threads)`);
+  const probes: MachineLimits[] = [measureMachine(options.threads)];
+
+  const config: RunConfig = {
+    trials: options.trials,
+    threads: options.threads,
+    promptTokens: 266,
+    decodeTokens: 32,
+    describeTokens: 20,
+    describePrompt: 'caption en',
+    only: options.only,
+  };
+  const oursInput: OursInput = {
+    model: files.text, projector: files.projector, image: files.image, threads: options.threads,
+    promptTokens: config.promptTokens, decodeTokens: config.decodeTokens, describeTokens: config.describeTokens,
+    describePrompt: config.describePrompt,
+  };
+  const llamaInput: LlamaInput | undefined = llamaModuleDir === undefined ? undefined : {
+    model: files.text, moduleDir: llamaModuleDir, threads: options.threads,
+    promptTokens: config.promptTokens, decodeTokens: config.decodeTokens,
+  };
+
+  const trials: Trial[] = [];
+  const skipped: string[] = [];
+  const longest: Partial<Record<Engine, number>> = {};
+  const probeReserveMs = 30_000; // the closing machine probe and the report
+  for (let trial = 1; trial <= options.trials; trial++) {
+    // Alternate which engine goes first, so neither always runs right after the other.
+    const order = trial % 2 === 1 ? runnable : [...runnable].reverse();
+    for (const engine of order) {
+      const elapsed = performance.now() - started;
+      const expected = longest[engine] ?? 0;
+      if (elapsed + expected + probeReserveMs > options.budgetMs) {
+        skipped.push(`${engine} trial ${trial}`);
+        continue;
+      }
+      const warmMs = warmPageCache(engine === 'ours' ? [files.text, files.projector] : [files.text]);
+      log(`${engine} trial ${trial}/${options.trials} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(2)})`);
+      const timeout = Math.min(CHILD_TIMEOUT_MS, Math.max(60_000, options.budgetMs - elapsed - probeReserveMs));
+      if (engine === 'ours') {
+        const run = await runChild<OursResult>(path.join(here, 'ours.ts'), oursInput, timeout);
+        trials.push({ engine, trial, ...run });
+      } else {
+        const run = await runChild<LlamaResult>(path.join(here, 'llama.ts'), llamaInput, timeout);
+        trials.push({ engine, trial, ...run });
+      }
+      const last = trials.at(-1)!;
+      longest[engine] = Math.max(longest[engine] ?? 0, last.wallMs);
+      log(last.error ? `  failed: ${last.error}` : `  done in ${(last.wallMs / 1000).toFixed(0)} s; other processes used ${last.otherCores?.toFixed(2)} cores`);
+    }
+  }
+
+  log('measuring the machine again');
+  probes.push(measureMachine(options.threads));
+
+  const oursResult = trials.find((t) => t.engine === 'ours' && t.result)?.result as OursResult | undefined;
+  const llamaResult = trials.find((t) => t.engine === 'llama' && t.result)?.result as LlamaResult | undefined;
+  const report = buildReport({
+    date: new Date().toISOString(),
+    host: { cpu: cpuModel(), cores: os.cpus().length, memoryGb: os.totalmem() / 1e9, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    config,
+    files: { text: files.text, textBytes: files.textBytes, projector: files.projector, projectorBytes: files.projectorBytes, image: files.image },
+    llama: { version: NODE_LLAMA_CPP_VERSION, available: llamaModuleDir !== undefined, error: llamaError, cpuBackend: llamaResult?.cpuBackend },
+    ours: { simd: oursResult?.simd, threads: oursResult?.threads, addon: process.env.PALIGEMMA_ADDON },
+    limits: limitsOf(probes),
+    trials,
+    skipped,
+    wallSeconds: (performance.now() - started) / 1000,
+  });
+  const file = writeReport(path.join(here, 'results'), report);
+  console.log(formatSummary(report));
+  console.log(`\nJSON report: ${path.relative(process.cwd(), file)} (whole run ${(report.wallSeconds / 60).toFixed(1)} min)`);
+}
+
+await main();
