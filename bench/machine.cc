@@ -1,4 +1,4 @@
-// Machine limits probe, compiled at bench time by bench/machine.ts (g++ -O2 -march=native -pthread).
+// Machine limits probe, compiled at bench time by bench/machine.ts (g++ -O3 -march=native -pthread).
 //
 //   machine <threads> <bandwidth MiB>
 //
@@ -8,9 +8,14 @@
 //   fma_gflops_1t   the same with one thread
 //   fma_gflops_core_cpu  one core's FMA rate over its own CPU time: the per-core peak even when other
 //                   processes share the cores (the wall-clock figures then drop, this one does not)
-//   read_gbps       memory read bandwidth with `threads` threads, 4 streams each, over a buffer far
-//                   larger than the last-level cache
-//   read_gbps_1t    the same with one thread
+//   read_gbps       memory read bandwidth with `threads` threads over a buffer far larger than the
+//                   last-level cache: each thread sums its contiguous share with plain (temporal)
+//                   vector loads, split into S sequential streams far apart, read side by side; the
+//                   best over S = 1, 2, 4, 8 (one stream per thread leaves bandwidth unused: the
+//                   hardware keeps too few requests in flight for it; too many streams thrash the
+//                   prefetchers)
+//   read_streams    the S that gave read_gbps
+//   read_gbps_1t    the same with one thread (best S)
 // Each figure is the best of several repetitions (the machine may be shared).
 #include <algorithm>
 #include <atomic>
@@ -138,45 +143,58 @@ double fma_gflops(int threads, double* per_core) {
   return best;
 }
 
-// ---- read bandwidth: each thread sums its contiguous share through 4 interleaved streams ----
+// ---- read bandwidth: each thread sums its contiguous share through S interleaved streams ----
+template <int S>
 float read_range(const float* p, size_t n) {
 #if defined(__AVX2__) || defined(__AVX512F__)
-  const size_t quarter = n / 4 / 32 * 32;
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  const float *a = p, *b = p + quarter, *c = p + 2 * quarter, *d = p + 3 * quarter;
-  for (size_t i = 0; i < quarter; i += 32) {
-    for (int j = 0; j < 32; j += 8) {
-      s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i + j));
-      s1 = _mm256_add_ps(s1, _mm256_load_ps(b + i + j));
-      s2 = _mm256_add_ps(s2, _mm256_load_ps(c + i + j));
-      s3 = _mm256_add_ps(s3, _mm256_load_ps(d + i + j));
-    }
+  const size_t part = n / S / 32 * 32;
+  __m256 sum[S];
+  for (int s = 0; s < S; s++) sum[s] = _mm256_setzero_ps();
+  for (size_t i = 0; i < part; i += 32) {
+    for (int j = 0; j < 32; j += 8)
+      for (int s = 0; s < S; s++) sum[s] = _mm256_add_ps(sum[s], _mm256_load_ps(p + s * part + i + j));
   }
+  __m256 t = sum[0];
+  for (int s = 1; s < S; s++) t = _mm256_add_ps(t, sum[s]);
   float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  _mm256_storeu_ps(out, t);
   return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
 #else
-  const size_t quarter = n / 4;
-  float s[16] = {0};
-  for (size_t i = 0; i < quarter; i += 4)
-    for (int q = 0; q < 4; q++)
-      for (int j = 0; j < 4; j++) s[q * 4 + j] += p[q * quarter + i + j];
+  const size_t part = n / S / 4 * 4;
+  float sum[S][4] = {};
+  for (size_t i = 0; i < part; i += 4)
+    for (int s = 0; s < S; s++)
+      for (int j = 0; j < 4; j++) sum[s][j] += p[s * part + i + j];
   float t = 0;
-  for (float v : s) t += v;
+  for (int s = 0; s < S; s++)
+    for (int j = 0; j < 4; j++) t += sum[s][j];
   return t;
 #endif
 }
 
-double read_gbps(int threads, const float* buf, size_t n) {
+template <int S>
+double read_gbps_streams(int threads, const float* buf, size_t n) {
   const size_t per_thread = n / threads / 256 * 256;
   double best = 0;
-  for (int rep = 0; rep < 5; rep++) {
+  for (int rep = 0; rep < 4; rep++) {
     std::vector<float> sinks(threads);
-    const double t = timed_parallel(threads, [&](int th) { sinks[th] = read_range(buf + th * per_thread, per_thread); });
+    const double t =
+        timed_parallel(threads, [&](int th) { sinks[th] = read_range<S>(buf + th * per_thread, per_thread); });
     for (float s : sinks) g_sink = s;
     best = std::max(best, per_thread * threads * sizeof(float) / t / 1e9);
   }
   return best;
+}
+
+// Best over the stream counts; `streams` receives the count that gave it.
+double read_gbps(int threads, const float* buf, size_t n, int* streams) {
+  const double by_streams[4] = {read_gbps_streams<1>(threads, buf, n), read_gbps_streams<2>(threads, buf, n),
+                                read_gbps_streams<4>(threads, buf, n), read_gbps_streams<8>(threads, buf, n)};
+  int best = 0;
+  for (int i = 1; i < 4; i++)
+    if (by_streams[i] > by_streams[best]) best = i;
+  *streams = 1 << best;
+  return by_streams[best];
 }
 
 }  // namespace
@@ -197,11 +215,13 @@ int main(int argc, char** argv) {
   });
   double core = 0;
   const double f1 = fma_gflops(1, &core), fn = fma_gflops(threads, &core);
-  const double r1 = read_gbps(1, buf, n), rn = read_gbps(threads, buf, n);
+  int streams_1t = 0, streams = 0;
+  const double r1 = read_gbps(1, buf, n, &streams_1t), rn = read_gbps(threads, buf, n, &streams);
   std::printf(
       "{\"threads\": %d, \"lanes\": %d, \"fma_gflops\": %.2f, \"fma_gflops_1t\": %.2f, "
-      "\"fma_gflops_core_cpu\": %.2f, \"read_gbps\": %.2f, \"read_gbps_1t\": %.2f, \"buffer_mib\": %zu}\n",
-      threads, kLanes, fn, f1, core, rn, r1, mib);
+      "\"fma_gflops_core_cpu\": %.2f, \"read_gbps\": %.2f, \"read_streams\": %d, \"read_gbps_1t\": %.2f, "
+      "\"buffer_mib\": %zu}\n",
+      threads, kLanes, fn, f1, core, rn, streams, r1, mib);
   std::free(buf);
   return 0;
 }

@@ -23,8 +23,14 @@ export interface MachineLimits {
   fmaGflops1t: number;
   /** One core's FMA GFLOP/s over its own CPU time (robust to other processes sharing the cores). */
   fmaGflopsCoreCpu: number;
-  /** Memory read GB/s with `threads` threads (4 streams each), and with one. */
+  /**
+   * Memory read GB/s with `threads` threads, and with one: plain vector loads summing each thread's
+   * share of a 512 MiB buffer, split into S sequential streams read side by side; the best over
+   * S = 1, 2, 4, 8 (see bench/machine.cc).
+   */
   readGbps: number;
+  /** The streams per thread that gave readGbps (informational; optional so hand-made limits may omit it). */
+  readStreams?: number;
   readGbps1t: number;
   /** 1-minute load average before the probe ran (others' work on a shared machine). */
   loadBefore: number;
@@ -63,6 +69,7 @@ export function measureMachine(threads: number, bufferMiB = 512): MachineLimits 
     fmaGflops1t: r.fma_gflops_1t!,
     fmaGflopsCoreCpu: r.fma_gflops_core_cpu!,
     readGbps: r.read_gbps!,
+    readStreams: r.read_streams!,
     readGbps1t: r.read_gbps_1t!,
     loadBefore,
   };

@@ -9,10 +9,17 @@
  * and other processes only ever make a run slower. The load average is printed alongside. Besides
  * wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process against one core's peak
  * over its own CPU time — a figure that other processes disturb much less.
+ *
+ * Each call returns a fresh output array, so its time includes faulting in the output's pages
+ * (slow on some VMs: up to tens of ms for the 17 MB of the FFN up projection). A garbage collection
+ * before each timed run lets the allocator reuse the previous output's memory, and the cost of
+ * allocating and touching an array of the output's size is printed next to each GEMM ("alloc").
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { gemm, gemv, poolSize, type MatmulArgs } from '../lib/kernels/matmul.js';
 import { simdVariant, type SimdVariantName } from '../lib/native.js';
 import { measureMachine, type MachineLimits } from './machine.js';
@@ -59,16 +66,33 @@ interface Timing {
   cpu: number;
 }
 
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
+
 function timeBest(repeat: number, run: () => void): Timing {
   run(); // warm-up: page in the weights, grow buffers
   let best: Timing = { wall: Infinity, cpu: Infinity };
   for (let r = 0; r < repeat; r++) {
+    collectGarbage();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     run();
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     if (wall < best.wall) best = { wall, cpu: (c.user + c.system) / 1e6 };
+  }
+  return best;
+}
+
+/** Best time, ms, to allocate a zero-filled output of `count` floats and touch each of its pages. */
+function outputCostMs(count: number, repeat: number): number {
+  let best = Infinity;
+  for (let r = 0; r < repeat; r++) {
+    collectGarbage();
+    const t0 = performance.now();
+    const y = new Float32Array(count);
+    for (let i = 0; i < count; i += 1024) y[i] = 1;
+    best = Math.min(best, performance.now() - t0);
   }
   return best;
 }
@@ -83,6 +107,8 @@ interface GemmResult {
   gflopsPerCore: number;
   ofCorePeak: number;
   ms: number;
+  /** Best time to allocate and touch an output of this size (included in ms). */
+  allocMs: number;
 }
 
 interface GemvResult {
@@ -120,7 +146,7 @@ function main(): void {
 
   const gemmTimes = gemmShapes.map(([, n, k, m]) => {
     const args: MatmulArgs = { x: randomX(n * k), w: randomF16(m * k, n + k + m), wtype: 'f16', n, k, m, simd };
-    return timeBest(opts.repeat, () => gemm(args));
+    return { ...timeBest(opts.repeat, () => gemm(args)), allocMs: outputCostMs(n * m, opts.repeat) };
   });
   const gemvTimes = gemvShapes.map(([, k, m]) => {
     const args: MatmulArgs = { x: randomX(k), w: randomF16(m * k, k + m), wtype: 'f16', n: 1, k, m, simd };
@@ -141,10 +167,10 @@ function main(): void {
     `${before.fmaGflops.toFixed(1)} before, ${after.fmaGflops.toFixed(1)} after), ${machine.fmaGflops1t.toFixed(1)} ` +
     `(1 thread), ${machine.fmaGflopsCoreCpu.toFixed(1)} per core over CPU time; read ${machine.readGbps.toFixed(1)} GB/s ` +
     `(${threads} threads; ${before.readGbps.toFixed(1)} before, ${after.readGbps.toFixed(1)} after), ` +
-    `${machine.readGbps1t.toFixed(1)} (1 thread)`);
+    `${machine.readGbps1t.toFixed(1)} (1 thread), best with ${after.readStreams ?? '?'} streams per thread`);
 
   const gemmResults: GemmResult[] = [];
-  console.log('\nGEMM, F16 weights          n      k      m    GFLOP/s  of peak   per-core  of core    ms');
+  console.log('\nGEMM, F16 weights          n      k      m    GFLOP/s  of peak   per-core  of core    ms   alloc');
   gemmShapes.forEach(([name, n, k, m], i) => {
     const t = gemmTimes[i]!;
     const flop = 2 * n * k * m;
@@ -155,12 +181,13 @@ function main(): void {
       gflopsPerCore: flop / t.cpu / 1e9,
       ofCorePeak: flop / t.cpu / 1e9 / machine.fmaGflopsCoreCpu,
       ms: t.wall * 1000,
+      allocMs: t.allocMs,
     };
     gemmResults.push(r);
     console.log(`${name.padEnd(22)} ${String(n).padStart(6)} ${String(k).padStart(6)} ${String(m).padStart(6)}` +
       `   ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ofPeak).toFixed(0).padStart(5)}%` +
       `   ${r.gflopsPerCore.toFixed(1).padStart(7)}  ${(100 * r.ofCorePeak).toFixed(0).padStart(5)}%` +
-      `  ${r.ms.toFixed(1).padStart(6)}`);
+      `  ${r.ms.toFixed(1).padStart(6)}  ${r.allocMs.toFixed(1).padStart(6)}`);
   });
 
   const gemvResults: GemvResult[] = [];
