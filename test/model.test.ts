@@ -95,6 +95,18 @@ describe('streaming', () => {
     for await (const piece of model.stream(image, { maxTokens: 12 })) streamed.push(piece);
     expect(streamed.join('')).toBe(r.text);
   });
+
+  it('leaving a stream early stops its generation and frees the model', async () => {
+    const image = { pixelValues: pixelValues('img_a2.jpg') };
+    let produced = 0;
+    for await (const _ of model.stream(image, { maxTokens: 200, onToken: () => produced++ })) {
+      if (produced >= 2) break;
+    }
+    // The next call runs after the aborted one settled; the abort lands within a decode step.
+    const next = await model.describe(image, { maxTokens: 3 });
+    expect(next.tokens).toHaveLength(3);
+    expect(produced).toBeLessThanOrEqual(4);
+  });
 });
 
 describe('text-only generation and sampling', () => {

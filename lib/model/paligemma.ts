@@ -340,13 +340,19 @@ export class PaliGemma {
     });
   }
 
-  /** Like {@link describe}, as an async iterator of text pieces. */
+  /**
+   * Like {@link describe}, as an async iterator of text pieces; its return value is the result.
+   * Leaving the loop early (break, return, throw) stops the generation.
+   */
   async *stream(image: ModelImage, options: DescribeOptions = {}): AsyncGenerator<string, GenerationResult> {
     const pieces: string[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const done = this.describe(image, {
       ...options,
+      signal,
       onToken: (piece, id) => {
         options.onToken?.(piece, id);
         pieces.push(piece);
@@ -357,13 +363,17 @@ export class PaliGemma {
       wake?.();
     });
     done.catch(() => {}); // surfaced below, after the pieces already produced
-    while (true) {
-      while (pieces.length > 0) yield pieces.shift()!;
-      if (finished) break;
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
+    try {
+      while (true) {
+        while (pieces.length > 0) yield pieces.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      return await done;
+    } finally {
+      if (!finished) stop.abort();
     }
-    return await done;
   }
 
   /** A caption: `caption {lang}` (short, default), `describe {lang}` (long) or `cap {lang}` (raw). */
