@@ -207,7 +207,7 @@ export class Tokenizer {
     if (model.type !== 'string' || model.value !== 'llama') {
       throw new TokenizerError(
         'UNSUPPORTED_MODEL',
-        `${where}tokenizer.ggml.model is ${JSON.stringify(model.value)}; only SentencePiece ("llama") is supported`,
+        `${where}tokenizer.ggml.model is ${model.type === 'string' ? JSON.stringify(model.value) : `a ${model.type}`}; only SentencePiece ("llama") is supported`,
       );
     }
     const tokens = requireArray(meta, 'tokenizer.ggml.tokens', where);
