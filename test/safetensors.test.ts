@@ -168,7 +168,7 @@ describe('safetensors header', () => {
     let typed = 0;
     await fc.assert(
       fc.asyncProperty(corruption, async (c) => {
-        let bytes = Uint8Array.from(good);
+        let bytes: Uint8Array = Uint8Array.from(good);
         if (c.kind === 'flip') bytes[c.at]! ^= 1 << c.bit;
         else if (c.kind === 'truncate') bytes = bytes.subarray(0, c.at);
         else if (c.kind === 'length') new DataView(bytes.buffer).setBigUint64(0, c.value, true);
