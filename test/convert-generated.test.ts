@@ -4,7 +4,7 @@
  * and the CLI.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint } from '../lib/convert/convert.js';
@@ -13,6 +13,7 @@ import { ConvertError } from '../lib/convert/errors.js';
 import { parseConfig } from '../lib/convert/config.js';
 import { projectorTensorPlan, textTensorPlan } from '../lib/convert/tensors.js';
 import { readGGUF } from '../lib/gguf/reader.js';
+import { tensorBytes } from './helpers/gguf-fixtures.js';
 import type { GGUFFile } from '../lib/gguf/types.js';
 import { describeProjector, describeTextModel, checkModelPair } from '../lib/model/files.js';
 import { Tokenizer } from '../lib/tokenizer/index.js';
@@ -42,18 +43,6 @@ const SMALL_SPEC: TinySpec = {
   text: { hidden: 24, intermediate: 40, layers: 2, heads: 2, kvHeads: 1, headDim: 8, vocab: 330 },
   vision: { hidden: 12, intermediate: 20, layers: 2, heads: 3, imageSize: 28, patchSize: 7 },
 };
-
-function tensorBytes(gguf: GGUFFile, name: string): Uint8Array {
-  const t = gguf.tensorsByName.get(name)!;
-  const out = new Uint8Array(t.size);
-  const fd = openSync(gguf.path, 'r');
-  try {
-    readSync(fd, out, 0, t.size, t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
 
 /** Every tensor of both files against the generated source, under the conversion rules. */
 function checkAllTensors(text: GGUFFile, projector: GGUFFile, tensors: Map<string, GeneratedTensor>, spec: TinySpec, outType: OutType): void {

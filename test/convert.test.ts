@@ -4,12 +4,13 @@
  * safetensors file and the rules — not from the converter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { convertCheckpoint } from '../lib/convert/convert.js';
 import type { OutType } from '../lib/convert/convert.js';
 import { readGGUF } from '../lib/gguf/reader.js';
+import { tensorBytes } from './helpers/gguf-fixtures.js';
 import type { GGUFFile, GGUFValue } from '../lib/gguf/types.js';
 import { Tokenizer } from '../lib/tokenizer/index.js';
 import { tensorMismatches } from './helpers/float-ref.js';
@@ -33,18 +34,6 @@ beforeAll(async () => {
   }
 }, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function tensorBytes(gguf: GGUFFile, name: string): Uint8Array {
-  const t = gguf.tensorsByName.get(name)!;
-  const out = new Uint8Array(t.size);
-  const fd = openSync(gguf.path, 'r');
-  try {
-    readSync(fd, out, 0, t.size, t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
 
 /** A metadata value as a plain JS value, with its GGUF type. */
 function plain(v: GGUFValue | undefined): [string, unknown] | undefined {

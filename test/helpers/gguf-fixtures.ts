@@ -1,8 +1,9 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 /**
  * GGUF fixtures shared by tests and benchmarks: the metadata and tensor table of the published
  * paligemma-3b-mix-224 text model (GGUF arch `gemma`), without tensor data.
  */
-import type { GGUFTensorInput, GGUFValue, GGUFWriteInput } from '../../lib/gguf/index.js';
+import type { GGUFFile, GGUFTensorInput, GGUFValue, GGUFWriteInput } from '../../lib/gguf/index.js';
 
 /** Shape facts of the PaliGemma text model (Gemma-2B). */
 export const PALIGEMMA_TEXT = {
@@ -182,4 +183,17 @@ export class GGUFBytes {
   build(): Uint8Array {
     return Uint8Array.from(this.bytes);
   }
+}
+
+/** The stored bytes of tensor `name` of a GGUF file (read from its offset). */
+export function tensorBytes(gguf: GGUFFile, name: string): Uint8Array {
+  const t = gguf.tensorsByName.get(name)!;
+  const out = new Uint8Array(t.size);
+  const fd = openSync(gguf.path, 'r');
+  try {
+    readSync(fd, out, 0, t.size, t.offset);
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
