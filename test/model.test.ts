@@ -14,10 +14,11 @@ import { FIXTURE_DIR, imageBytes, manifest, pixelValues } from './helpers/golden
 
 let dir: string;
 let model: PaliGemma;
+let files: { textPath: string; projectorPath: string };
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'pg-model-'));
-  const files = await convertCheckpoint(FIXTURE_DIR, { outDir: dir, outType: 'f32' });
+  files = await convertCheckpoint(FIXTURE_DIR, { outDir: dir, outType: 'f32' });
   model = await loadModel({ model: files.textPath, projector: files.projectorPath, imageCacheBytes: 0 });
 });
 
@@ -137,5 +138,34 @@ describe('text-only generation and sampling', () => {
     await expect(model.generate({ tokens: [2], temperature: -1 })).rejects.toThrow(/temperature/);
     await expect(model.generate({ tokens: [2], topP: 0 })).rejects.toThrow(/topP/);
     await expect(model.generate({ tokens: [] })).rejects.toThrow(/empty/);
+  });
+});
+
+describe('thread count', () => {
+  // The kernels split rows, columns and elements across the pool differently at each thread count;
+  // every value must still be computed in the same order. The prompt is long enough for the
+  // row-wise and elementwise kernels to be split (native/model/pooled.h: 16 rows, 4096 elements:
+  // here 96 FFN values per row), three images for the vision tower's norms.
+  it('does not change any result', async () => {
+    const prompt = `answer en ${'what is written on the sign next to the red door? '.repeat(8)}`;
+    const c = manifest.cases[0];
+    const results = [];
+    for (const threads of [1, 3]) {
+      const m = await loadModel({ model: files.textPath, projector: files.projectorPath, imageCacheBytes: 0, threads });
+      try {
+        expect(m.runtime.threads).toBe(threads);
+        const e = await m.evaluate({ pixelValues: pixelValues(c.image), prompt, topK: 1 });
+        const many = await m.describeMany(manifest.cases.slice(0, 3).map((k) => ({ image: imageBytes(k.image), prompt: k.prompt, maxTokens: 4 })));
+        results.push({ e, many });
+      } finally {
+        await m.dispose();
+      }
+    }
+    const [one, three] = results;
+    expect(one.e.inputIds.length).toBeGreaterThan(2 * 4096 / 96);
+    expect(three.e.visionOutput).toEqual(one.e.visionOutput);
+    expect(three.e.layerOutputs).toEqual(one.e.layerOutputs);
+    expect(three.e.lastLogits).toEqual(one.e.lastLogits);
+    expect(three.many.map((r) => r.tokens)).toEqual(one.many.map((r) => r.tokens));
   });
 });
