@@ -5,22 +5,17 @@
  *
  *   node --import tsx bench/matmul.ts [--repeat N] [--simd avx2] [--json out.json]
  *
- * Each figure is the best of N timed runs after one warm-up (default 3): the machine may be shared,
- * and other processes only ever make a run slower. The load average is printed alongside. Besides
- * wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process against one core's peak
- * over its own CPU time — a figure that other processes disturb much less.
- *
- * Each call returns a fresh output array, so its time includes faulting in the output's pages
- * (slow on some VMs: up to tens of ms for the 17 MB of the FFN up projection). A garbage collection
- * before each timed run lets the allocator reuse the previous output's memory, and the cost of
- * allocating and touching an array of the output's size is printed next to each GEMM ("alloc").
+ * The kernels run the way the model's layer loops call them: back to back inside native code
+ * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run,
+ * each shape runs N times (default 5) and the best and the median run are reported: the machine may
+ * be shared, and other processes only ever make a run slower. The load average is printed alongside.
+ * Besides wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process (over all N
+ * runs) against one core's peak over its own CPU time — a figure other processes disturb much less.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { gemm, gemv, poolSize, type MatmulArgs } from '../lib/kernels/matmul.js';
+import { poolSize, timeMatmul, type MatmulArgs } from '../lib/kernels/matmul.js';
 import { simdVariant, type SimdVariantName } from '../lib/native.js';
 import { measureMachine, type MachineLimits } from './machine.js';
 
@@ -31,7 +26,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { repeat: 3 };
+  const o: Options = { repeat: 5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--repeat') o.repeat = Math.max(1, Number(argv[++i]));
@@ -60,41 +55,19 @@ function randomX(count: number): Float32Array {
 }
 
 interface Timing {
-  /** Best wall time, seconds. */
+  /** Best and median wall time of one run, seconds. */
   wall: number;
-  /** Process CPU seconds of that same run. */
+  median: number;
+  /** Process CPU seconds per run, over all the runs. */
   cpu: number;
 }
 
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-function timeBest(repeat: number, run: () => void): Timing {
-  run(); // warm-up: page in the weights, grow buffers
-  let best: Timing = { wall: Infinity, cpu: Infinity };
-  for (let r = 0; r < repeat; r++) {
-    collectGarbage();
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    run();
-    const wall = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    if (wall < best.wall) best = { wall, cpu: (c.user + c.system) / 1e6 };
-  }
-  return best;
-}
-
-/** Best time, ms, to allocate a zero-filled output of `count` floats and touch each of its pages. */
-function outputCostMs(count: number, repeat: number): number {
-  let best = Infinity;
-  for (let r = 0; r < repeat; r++) {
-    collectGarbage();
-    const t0 = performance.now();
-    const y = new Float32Array(count);
-    for (let i = 0; i < count; i += 1024) y[i] = 1;
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
+function timeRuns(kind: 'gemm' | 'gemv', repeat: number, args: MatmulArgs): Timing {
+  timeMatmul(kind, 1, args); // warm-up: page in the weights, grow the scratch buffers
+  const c0 = process.cpuUsage();
+  const ms = Array.from(timeMatmul(kind, repeat, args)).sort((a, b) => a - b);
+  const c = process.cpuUsage(c0);
+  return { wall: ms[0]! / 1000, median: ms[Math.floor(repeat / 2)]! / 1000, cpu: (c.user + c.system) / 1e6 / repeat };
 }
 
 interface GemmResult {
@@ -107,8 +80,7 @@ interface GemmResult {
   gflopsPerCore: number;
   ofCorePeak: number;
   ms: number;
-  /** Best time to allocate and touch an output of this size (included in ms). */
-  allocMs: number;
+  medianMs: number;
 }
 
 interface GemvResult {
@@ -116,6 +88,7 @@ interface GemvResult {
   gbps: number;
   ofBandwidth: number;
   ms: number;
+  medianMs: number;
 }
 
 const gemmShapes: [string, number, number, number][] = [
@@ -146,11 +119,11 @@ function main(): void {
 
   const gemmTimes = gemmShapes.map(([, n, k, m]) => {
     const args: MatmulArgs = { x: randomX(n * k), w: randomF16(m * k, n + k + m), wtype: 'f16', n, k, m, simd };
-    return { ...timeBest(opts.repeat, () => gemm(args)), allocMs: outputCostMs(n * m, opts.repeat) };
+    return timeRuns('gemm', opts.repeat, args);
   });
   const gemvTimes = gemvShapes.map(([, k, m]) => {
     const args: MatmulArgs = { x: randomX(k), w: randomF16(m * k, k + m), wtype: 'f16', n: 1, k, m, simd };
-    return timeBest(Math.max(opts.repeat, 5), () => gemv(args));
+    return timeRuns('gemv', opts.repeat, args);
   });
 
   const after = measureMachine(threads);
@@ -170,7 +143,7 @@ function main(): void {
     `${machine.readGbps1t.toFixed(1)} (1 thread), best with ${after.readStreams ?? '?'} streams per thread`);
 
   const gemmResults: GemmResult[] = [];
-  console.log('\nGEMM, F16 weights          n      k      m    GFLOP/s  of peak   per-core  of core    ms   alloc');
+  console.log('\nGEMM, F16 weights          n      k      m    GFLOP/s  of peak   per-core  of core   best ms  median ms');
   gemmShapes.forEach(([name, n, k, m], i) => {
     const t = gemmTimes[i]!;
     const flop = 2 * n * k * m;
@@ -181,17 +154,17 @@ function main(): void {
       gflopsPerCore: flop / t.cpu / 1e9,
       ofCorePeak: flop / t.cpu / 1e9 / machine.fmaGflopsCoreCpu,
       ms: t.wall * 1000,
-      allocMs: t.allocMs,
+      medianMs: t.median * 1000,
     };
     gemmResults.push(r);
     console.log(`${name.padEnd(22)} ${String(n).padStart(6)} ${String(k).padStart(6)} ${String(m).padStart(6)}` +
       `   ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ofPeak).toFixed(0).padStart(5)}%` +
       `   ${r.gflopsPerCore.toFixed(1).padStart(7)}  ${(100 * r.ofCorePeak).toFixed(0).padStart(5)}%` +
-      `  ${r.ms.toFixed(1).padStart(6)}  ${r.allocMs.toFixed(1).padStart(6)}`);
+      `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}`);
   });
 
   const gemvResults: GemvResult[] = [];
-  console.log('\nGEMV, F16 weights, n = 1          k       m     GB/s  of read bw      ms');
+  console.log('\nGEMV, F16 weights, n = 1          k       m     GB/s  of read bw   best ms  median ms');
   gemvShapes.forEach(([name, k, m], i) => {
     const t = gemvTimes[i]!;
     const bytes = 2 * k * m;
@@ -200,10 +173,11 @@ function main(): void {
       gbps: bytes / t.wall / 1e9,
       ofBandwidth: bytes / t.wall / 1e9 / machine.readGbps,
       ms: t.wall * 1000,
+      medianMs: t.median * 1000,
     };
     gemvResults.push(r);
     console.log(`${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}  ${r.gbps.toFixed(1).padStart(7)}` +
-      `  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%  ${r.ms.toFixed(1).padStart(7)}`);
+      `  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}`);
   });
   console.log(`\n# load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 

@@ -6,6 +6,7 @@
 //   gemmAsync(...same)                                         -> Promise<Float32Array>
 //   patchEmbed(pixels, channels, height, width, patch, weight, wtype, bias, hidden, simd?)
 //                                                              -> Float32Array [n_patches * hidden]
+//   timeMatmul(kind, reps, ...gemm's arguments)                 -> Float64Array [reps] (ms per run)
 //   poolSize()                                                 -> threads of the shared pool
 //   testSleepAsync(ms, failWith?)                              -> Promise<{ start, end }> (ms, steady clock)
 //   new WorkQueue(): .gemm(...same as gemm) / .testSleep(ms, failWith?) -> Promise; .pending
@@ -114,27 +115,28 @@ struct MatmulCall {
   Kept inputs;  // the JS arrays the kernel reads
 };
 
-MatmulCall ParseMatmul(const Napi::CallbackInfo& info) {
+// Arguments (x, w, wtype, bias, n, k, m, simd?, ldx?, ldy?) from info[at] on.
+MatmulCall ParseMatmul(const Napi::CallbackInfo& info, size_t at = 0) {
   Napi::Env env = info.Env();
   MatmulArgs a;
-  a.n = PositiveSizeArg(info, 4, "n");
-  a.k = PositiveSizeArg(info, 5, "k");
-  a.m = PositiveSizeArg(info, 6, "m");
-  a.kernels = KernelsArg(info, 7);
-  a.ldx = OptionalSizeArg(info, 8, "ldx", a.k);
-  a.ldy = OptionalSizeArg(info, 9, "ldy", a.m);
+  a.n = PositiveSizeArg(info, at + 4, "n");
+  a.k = PositiveSizeArg(info, at + 5, "k");
+  a.m = PositiveSizeArg(info, at + 6, "m");
+  a.kernels = KernelsArg(info, at + 7);
+  a.ldx = OptionalSizeArg(info, at + 8, "ldx", a.k);
+  a.ldy = OptionalSizeArg(info, at + 9, "ldy", a.m);
   if (a.ldx < a.k) throw Napi::RangeError::New(env, "ldx must be at least k");
   if (a.ldy < a.m) throw Napi::RangeError::New(env, "ldy must be at least m");
   const size_t x_needed = CheckedMul(env, a.n - 1, a.ldx, "n * ldx") + a.k;
   const size_t y_needed = CheckedMul(env, a.n - 1, a.ldy, "n * ldy") + a.m;
   const size_t w_count = CheckedMul(env, a.m, a.k, "m * k");
-  a.x = TypedArrayArg<float>(info, 0, "x", x_needed);
-  a.wtype = WeightTypeArg(info, 2);
-  a.w = WeightArg(info, 1, a.wtype, w_count, "w");
-  a.bias = BiasArg(info, 3, a.m);
-  MatmulCall c{a, NewOutput(env, y_needed), {info[0], info[1]}};
+  a.x = TypedArrayArg<float>(info, at, "x", x_needed);
+  a.wtype = WeightTypeArg(info, at + 2);
+  a.w = WeightArg(info, at + 1, a.wtype, w_count, "w");
+  a.bias = BiasArg(info, at + 3, a.m);
+  MatmulCall c{a, NewOutput(env, y_needed), {info[at], info[at + 1]}};
   c.args.y = c.out.Data();
-  if (a.bias) c.inputs.push_back(info[3]);
+  if (a.bias) c.inputs.push_back(info[at + 3]);
   return c;
 }
 
@@ -159,6 +161,31 @@ Napi::Value GemvJs(const Napi::CallbackInfo& info) {
   MatmulCall c = ParseMatmul(info);
   RunKernel(info.Env(), "gemv", [&] { c.args.gemv(); });
   return c.out;
+}
+
+double NowMs() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+// The kernel `reps` times back to back into one output, the way the model's layer loops call it:
+// no JS call, allocation or idle pool between the runs. Each run's milliseconds, for benchmarks.
+Napi::Value TimeMatmulJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string kind = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (kind != "gemm" && kind != "gemv") throw Napi::TypeError::New(env, "timeMatmul: kind must be 'gemm' or 'gemv'");
+  const size_t reps = PositiveSizeArg(info, 1, "reps");
+  if (reps > 10000) throw Napi::RangeError::New(env, "reps must be at most 10000");
+  MatmulCall c = ParseMatmul(info, 2);
+  Napi::Float64Array ms = Napi::Float64Array::New(env, reps);
+  RunKernel(env, kind.c_str(), [&] {
+    for (size_t r = 0; r < reps; r++) {
+      const double t0 = NowMs();
+      kind == "gemm" ? c.args.gemm() : c.args.gemv();
+      ms[r] = NowMs() - t0;
+    }
+  });
+  return ms;
 }
 
 // The async form of a gemm call: keeps the output array first, then the inputs it reads.
@@ -201,11 +228,6 @@ Napi::Value PatchEmbedJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PoolSizeJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), SharedPool()->size()); }
-
-double NowMs() {
-  using namespace std::chrono;
-  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
 
 // A job that sleeps `ms` on its worker thread and resolves { start, end }, or throws `failWith`.
 AsyncJob SleepJob(const Napi::CallbackInfo& info) {
@@ -276,6 +298,7 @@ void RegisterMatmul(Napi::Env env, Napi::Object exports) {
   exports.Set("gemv", Napi::Function::New(env, GemvJs));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsyncJs));
   exports.Set("patchEmbed", Napi::Function::New(env, PatchEmbedJs));
+  exports.Set("timeMatmul", Napi::Function::New(env, TimeMatmulJs));
   exports.Set("poolSize", Napi::Function::New(env, PoolSizeJs));
   exports.Set("testSleepAsync", Napi::Function::New(env, TestSleepAsyncJs));
   exports.Set("testPoolChurnAsync", Napi::Function::New(env, TestPoolChurnAsyncJs));

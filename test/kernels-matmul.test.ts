@@ -11,6 +11,7 @@ import {
   poolSize,
   testSleepAsync,
   testPoolChurnAsync,
+  timeMatmul,
   type MatmulArgs,
   type WeightType,
 } from '../lib/kernels/matmul.js';
@@ -236,6 +237,21 @@ describe('matmul argument errors', () => {
     for (const v of simdVariants().filter((v) => !v.supported)) {
       expect(() => gemm({ ...ok, simd: v.name })).toThrow(/which this CPU does not have/);
     }
+  });
+
+  it('timeMatmul (the benchmarks\' back-to-back timer) validates the same arguments and times every run', () => {
+    for (const kind of ['gemm', 'gemv'] as const) {
+      const ms = timeMatmul(kind, 3, ok);
+      expect(ms).toBeInstanceOf(Float64Array);
+      expect(ms).toHaveLength(3);
+      for (const t of ms) expect(t >= 0 && t < 10_000).toBe(true);
+      expect(() => timeMatmul(kind, 1, { ...ok, k: 0 })).toThrow(/k must be at least 1/);
+      expect(() => timeMatmul(kind, 1, { ...ok, n: 3 })).toThrow(/x has 6 elements, needs at least 9/);
+      expect(() => timeMatmul(kind, 1, { ...ok, wtype: 'f16' })).toThrow(/w must be a Uint16Array/);
+      expect(() => timeMatmul(kind, 0, ok)).toThrow(/reps must be at least 1/);
+      expect(() => timeMatmul(kind, 10_001, ok)).toThrow(/reps must be at most 10000/);
+    }
+    expect(() => timeMatmul('gemx' as never, 1, ok)).toThrow(/kind must be 'gemm' or 'gemv'/);
   });
 
   it('rejects bad patch-embedding arguments', () => {

@@ -76,6 +76,7 @@ interface MatmulAddon {
   gemmAsync(...args: Parameters<MatmulFn>): Promise<Float32Array>;
   patchEmbed(pixels: Float32Array, channels: number, height: number, width: number, patch: number,
     weight: WeightData, wtype: WeightType, bias: Float32Array | null, hidden: number, simd?: string): Float32Array;
+  timeMatmul(kind: 'gemm' | 'gemv', reps: number, ...args: Parameters<MatmulFn>): Float64Array;
   poolSize(): number;
   testSleepAsync(ms: number, failWith?: string): Promise<JobTimes>;
   testPoolChurnAsync(count: number, threads: number): Promise<void>;
@@ -96,6 +97,15 @@ export function gemm(args: MatmulArgs): Float32Array {
 /** Streaming GEMV (the few-rows path: decoding); reads each weight once per group of 4 rows of x. */
 export function gemv(args: MatmulArgs): Float32Array {
   return addon.gemv(...matmulArgs(args));
+}
+
+/**
+ * Runs gemm() or gemv() `reps` times back to back into one output, the way the model's layer loops
+ * call them (no JS call, allocation or idle pool in between), and returns each run's milliseconds.
+ * For benchmarks; blocks the calling thread.
+ */
+export function timeMatmul(kind: 'gemm' | 'gemv', reps: number, args: MatmulArgs): Float64Array {
+  return addon.timeMatmul(kind, reps, ...matmulArgs(args));
 }
 
 /**
