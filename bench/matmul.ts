@@ -7,14 +7,14 @@
  *
  * The kernels run the way the model's layer loops call them: back to back inside native code
  * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run,
- * each shape runs N times (default 5) and the best and the median run are reported: the machine may
- * be shared, and other processes only ever make a run slower. The load average is printed alongside.
+ * each GEMM shape runs N times (default 5; GEMV shapes at least 20) and the best and the median run
+ * are reported: the machine may be shared, and other processes only ever make a run slower. The
+ * load average is printed alongside.
  * Besides wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process (over all N
  * runs) against one core's peak over its own CPU time — a figure other processes disturb much less.
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { poolSize, timeMatmul, type MatmulArgs } from '../lib/kernels/matmul.js';
 import { simdVariant, type SimdVariantName } from '../lib/native.js';
 import { measureMachine, type MachineLimits } from './machine.js';
@@ -123,7 +123,7 @@ function main(): void {
   });
   const gemvTimes = gemvShapes.map(([, k, m]) => {
     const args: MatmulArgs = { x: randomX(k), w: randomF16(m * k, k + m), wtype: 'f16', n: 1, k, m, simd };
-    return timeRuns('gemv', opts.repeat, args);
+    return timeRuns('gemv', Math.max(opts.repeat, 20), args); // a few ms each: more runs are cheap
   });
 
   const after = measureMachine(threads);
