@@ -122,6 +122,17 @@ describe.each(variants)('matmul kernels, %s variant', (simd) => {
     }
   }
 
+  it('gemv gives each row of x the bits it gives that row alone (batched decoding = one at a time)', () => {
+    for (const [n, k, m] of [[7, 1152, 100], [8, 17, 33], [5, 2100, 13]] as const) {
+      const c = makeCase(n, k, m, 'f16', true);
+      const all = gemv(args(c, simd));
+      for (let i = 0; i < n; i++) {
+        const alone = gemv({ ...args(c, simd), x: c.x.subarray(i * k, (i + 1) * k), n: 1 });
+        expect(all.subarray(i * m, (i + 1) * m), `row ${i} of n=${n}, k=${k}, m=${m}`).toEqual(alone);
+      }
+    }
+  });
+
   it('gemm and gemv agree within their combined bounds', () => {
     for (const [n, k, m] of [[1, 1152, 100], [3, 17, 33], [7, 100, 13]] as const) {
       const c = makeCase(n, k, m, 'f16', true);

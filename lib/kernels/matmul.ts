@@ -94,7 +94,10 @@ export function gemm(args: MatmulArgs): Float32Array {
   return addon.gemm(...matmulArgs(args));
 }
 
-/** Streaming GEMV (the few-rows path: decoding); reads each weight once per group of 4 rows of x. */
+/**
+ * Streaming GEMV (the few-rows path: decoding): reads each weight from memory once, and gives each
+ * row of x the result it gives that row alone.
+ */
 export function gemv(args: MatmulArgs): Float32Array {
   return addon.gemv(...matmulArgs(args));
 }

@@ -50,7 +50,8 @@ struct KernelTable {
   // Many rows (prefill, vision): blocked/packed GEMM.
   void (*gemm)(ThreadPool* pool, const float* x, size_t ldx, const void* w, DType wtype, const float* bias,
                float* y, size_t ldy, size_t n, size_t k, size_t m);
-  // One or a few rows (decoding): streaming GEMV, each weight byte read once.
+  // One or a few rows (decoding): streaming GEMV, each weight byte read from memory once whatever n
+  // is; each row of y gets the same bits as it would alone (n = 1).
   void (*gemv)(ThreadPool* pool, const float* x, size_t ldx, const void* w, DType wtype, const float* bias,
                float* y, size_t ldy, size_t n, size_t k, size_t m);
 
