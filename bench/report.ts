@@ -55,10 +55,15 @@ export function visionFlops(): number {
   return 2 * n * weights + 4 * blocks * n * n * h; // heads × head dim = h
 }
 
-/** One trial of one engine, as the parent saw it. */
-export type Trial =
+/**
+ * One trial of one engine, as the parent saw it. `readGbpsBefore`: the read bandwidth of a probe run
+ * just before the trial (the host's bandwidth drifts by up to 1.5× within minutes, so a decode is
+ * also compared with the floor of its own moment).
+ */
+export type Trial = { readGbpsBefore?: number } & (
   | ({ engine: 'ours'; trial: number } & ChildRun<OursResult>)
-  | ({ engine: 'llama'; trial: number } & ChildRun<LlamaResult>);
+  | ({ engine: 'llama'; trial: number } & ChildRun<LlamaResult>)
+);
 
 /** A metric: how to read it from a result, its unit, and whether it is a time (lower is better). */
 interface Metric<R> {
@@ -218,6 +223,13 @@ export function buildReport(input: ReportInput): BenchReport {
   const decodeFloor = { best: floorMs, median: floorMs };
   put('decodeFloorMs', decodeFloor);
   put('ours.decodeOverFloor', ratio(time(o.decodeMsPerToken), decodeFloor));
+  // Each trial's decode against the floor from the probe run just before it.
+  for (const engine of ['ours', 'llama'] as const) {
+    const each = input.trials.flatMap((t) =>
+      t.engine === engine && t.result && t.readGbpsBefore ? [t.result.decodeMsPerToken / ((textGb / t.readGbpsBefore) * 1000)] : []);
+    const s = stats(each);
+    put(`${engine}.decodeOverTrialFloor`, s && { best: s.min, median: s.median });
+  }
   put('ratio.prefillSpeed', ratio(derived['ours.prefillTokPerS'], derived['llama.prefillTokPerS']));
   put('ratio.decodeMs', ratio(time(o.decodeMsPerToken), time(l.decodeMsPerToken)));
   put('ratio.loadMs', ratio(time(o.loadMs), time(l.loadMs)));
@@ -319,6 +331,8 @@ export function formatSummary(r: BenchReport): string {
   rows.push(['peak RSS (text only)', minMed(s.ours.textPeakRssMb, 'MB'), minMed(s.llama.peakRssMb, 'MB'), pair(d['ratio.peakRss'], '×')]);
   out.push(table(rows));
   out.push(`  decode floor (file size / read limit): ${fmt(d['decodeFloorMs']?.best, 'ms')}; ours at ${pair(d['ours.decodeOverFloor'], '×')} of it`);
+  if (d['ours.decodeOverTrialFloor'] || d['llama.decodeOverTrialFloor'])
+    out.push(`  each trial against the floor of a read probe run just before it (best / median): ours ${pair(d['ours.decodeOverTrialFloor'], '×')}, llama.cpp ${pair(d['llama.decodeOverTrialFloor'], '×')}`);
   out.push('');
   out.push(`ours with the projector (${(r.files.projectorBytes / 1e9).toFixed(2)} GB): describe() of a 224×224 PNG, "${r.config.describePrompt}", ${r.config.describeTokens} tokens — min / median`);
   const ours = [['', 'min / median']];

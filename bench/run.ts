@@ -142,14 +142,15 @@ async function main(): Promise<void> {
         continue;
       }
       const warmMs = warmPageCache(engine === 'ours' ? [files.text, files.projector] : [files.text]);
-      log(`${engine} trial ${trial}/${options.trials} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(2)})`);
+      const readGbpsBefore = measureMachine(options.threads, 256).readGbps;
+      log(`${engine} trial ${trial}/${options.trials} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, read probe ${readGbpsBefore.toFixed(1)} GB/s, load average ${os.loadavg()[0]!.toFixed(2)})`);
       const timeout = Math.min(CHILD_TIMEOUT_MS, Math.max(60_000, options.budgetMs - elapsed - probeReserveMs));
       if (engine === 'ours') {
         const run = await runChild<OursResult>(path.join(here, 'ours.ts'), oursInput, timeout);
-        trials.push({ engine, trial, ...run });
+        trials.push({ engine, trial, readGbpsBefore, ...run });
       } else {
         const run = await runChild<LlamaResult>(path.join(here, 'llama.ts'), llamaInput, timeout);
-        trials.push({ engine, trial, ...run });
+        trials.push({ engine, trial, readGbpsBefore, ...run });
       }
       const last = trials.at(-1)!;
       longest[engine] = Math.max(longest[engine] ?? 0, last.wallMs);

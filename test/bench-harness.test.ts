@@ -118,10 +118,10 @@ describe('buildReport', () => {
   });
   const run = { wallMs: 1000, loadBefore: 0.1, loadAfter: 0.2, otherCores: 0, stealCores: 0 };
   const trials: Trial[] = [
-    { engine: 'ours', trial: 1, ...run, result: ours(4000, 600) },
-    { engine: 'ours', trial: 2, ...run, result: ours(5000, 500) },
+    { engine: 'ours', trial: 1, ...run, result: ours(4000, 600), readGbpsBefore: 10 },
+    { engine: 'ours', trial: 2, ...run, result: ours(5000, 500), readGbpsBefore: 5 },
     { engine: 'ours', trial: 3, ...run, result: ours(9000, 700) },
-    { engine: 'llama', trial: 1, ...run, result: llama(10000, 1000) },
+    { engine: 'llama', trial: 1, ...run, result: llama(10000, 1000), readGbpsBefore: 8 },
     { engine: 'llama', trial: 2, ...run, error: 'stalled' },
   ];
   const report = buildReport({
@@ -150,6 +150,10 @@ describe('buildReport', () => {
     // 5 GB per token at 10 GB/s → a 500 ms floor; ours' median 600 ms is 1.2× of it.
     expect(report.derived['decodeFloorMs']!.best).toBeCloseTo(500, 9);
     expect(report.derived['ours.decodeOverFloor']!.median).toBeCloseTo(1.2, 12);
+    // Against each trial's own probe: 600 ms vs a 500 ms floor, 500 ms vs 1000 ms (trial 3 has none).
+    expect(report.derived['ours.decodeOverTrialFloor']!.best).toBeCloseTo(0.5, 12);
+    expect(report.derived['ours.decodeOverTrialFloor']!.median).toBeCloseTo(0.85, 12);
+    expect(report.derived['llama.decodeOverTrialFloor']!.median).toBeCloseTo(1000 / 625, 12);
     expect(report.derived['ratio.loadMs']!.median).toBeCloseTo(0.25, 12);
     expect(report.derived['ours.peakRssOverFiles']!.median).toBeCloseTo(1, 12);
     expect(report.derived['ours.prefillGflops']!.median).toBeCloseTo(textPrefillFlops(266, 'prefix') / 5 / 1e9, 6);
