@@ -7,7 +7,7 @@
  *
  * The kernels run the way the model's layer loops call them: back to back inside native code
  * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run,
- * each GEMM shape runs N times (default 5; GEMV shapes at least 20) and the best and the median run
+ * each GEMM shape runs N times (default 5; GEMV shapes at least 50) and the best and the median run
  * are reported: the machine may be shared, and other processes only ever make a run slower. The
  * load average is printed alongside.
  * Besides wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process (over all N
@@ -123,7 +123,7 @@ function main(): void {
   });
   const gemvTimes = gemvShapes.map(([, k, m]) => {
     const args: MatmulArgs = { x: randomX(k), w: randomF16(m * k, k + m), wtype: 'f16', n: 1, k, m, simd };
-    return timeRuns('gemv', Math.max(opts.repeat, 20), args); // a few ms each: more runs are cheap
+    return timeRuns('gemv', Math.max(opts.repeat, 50), args); // a few ms each: more runs are cheap
   });
 
   const after = measureMachine(threads);
