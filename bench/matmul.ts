@@ -9,9 +9,9 @@
  * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run,
  * each GEMM shape runs N times (default 5; GEMV shapes at least 50) and the best and the median run
  * are reported: the machine may be shared, and other processes only ever make a run slower. The
- * load average is printed alongside.
- * Besides wall-clock rates, GEMM also reports GFLOP/s per CPU-second of the process (over all N
- * runs) against one core's peak over its own CPU time — a figure other processes disturb much less.
+ * load average is printed alongside. Besides wall-clock rates, GEMM also reports GFLOP/s per
+ * CPU-second of the process (over all N runs) against one core's peak over its own CPU time — a
+ * figure other processes disturb much less.
  */
 import fs from 'node:fs';
 import os from 'node:os';

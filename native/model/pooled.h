@@ -19,7 +19,7 @@ void for_ranges(ThreadPool* pool, size_t count, size_t grain, const Fn& fn) {
   const size_t threads = pool ? static_cast<size_t>(pool->size()) : 1;
   size_t parts = count / (grain ? grain : 1);
   if (parts > 4 * threads) parts = 4 * threads;
-  if (parts <= 1) {
+  if (!pool || parts <= 1) {
     if (count > 0) fn(size_t{0}, count);
     return;
   }
@@ -41,7 +41,8 @@ constexpr size_t kElementGrain = 4096;
 
 inline void pooled_rmsnorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
                            float* y, size_t ldy, size_t n, size_t dim, float eps) {
-  for_ranges(pool, n, kRowGrain, [&](size_t a, size_t b) { k->rmsnorm(x + a * ldx, ldx, w, y + a * ldy, ldy, b - a, dim, eps); });
+  for_ranges(pool, n, kRowGrain,
+             [&](size_t a, size_t b) { k->rmsnorm(x + a * ldx, ldx, w, y + a * ldy, ldy, b - a, dim, eps); });
 }
 
 inline void pooled_layernorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
