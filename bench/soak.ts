@@ -32,7 +32,7 @@ if (![calls, maxTokens, WARM_UP].every((n) => Number.isInteger(n) && n > 0)) {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const golden = path.resolve(root, '../shared/fixtures/paligemma-tiny/golden');
+const golden = path.resolve(root, 'test/fixtures/paligemma-tiny/golden');
 const inputs = [
   { image: readFileSync(path.join(golden, 'img_a1.png')), prompt: 'caption en' },
   { image: readFileSync(path.join(golden, 'img_a2.jpg')), prompt: 'answer en what is in the image?' },

@@ -1,10 +1,10 @@
 /**
- * The demo of a fresh checkout: converts the shared tiny PaliGemma (random weights, Hugging Face
+ * The demo of a fresh checkout: converts the tiny PaliGemma of test/fixtures (random weights, Hugging Face
  * layout) with our converter, loads it and runs each task on its test image. The words are
  * gibberish — the weights are random — but every stage runs: conversion, image preprocessing,
  * the vision tower, prefill, decoding and task parsing.
  *
- *   npm run demo            (needs ../shared/fixtures/paligemma-tiny)
+ *   npm run demo
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { convertCheckpoint, cpuFeatures, loadModel, simdVariant } from '../lib/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const fixture = path.resolve(root, '../shared/fixtures/paligemma-tiny');
+const fixture = path.resolve(root, 'test/fixtures/paligemma-tiny');
 const image = path.join(fixture, 'golden/img_a2.jpg');
 const outDir = path.join(root, '.cache/demo');
 

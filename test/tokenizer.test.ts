@@ -12,7 +12,7 @@ import { vocabFromTokenizerJson } from '../lib/convert/vocab.js';
 import { readGGUF, writeGGUF, type GGUFFile, type GGUFValue } from '../lib/gguf/index.js';
 import { TokenType, Tokenizer, TokenizerError, type VocabTable } from '../lib/tokenizer/index.js';
 import { paligemmaTextModelLayout } from './helpers/gguf-fixtures.js';
-import { GEMMA_IDS, PALIGEMMA_VOCAB_SIZE, gemmaTokenizerJson, gemmaVocab, paligemmaVocab, sharedDir } from './helpers/vocab.js';
+import { GEMMA_IDS, PALIGEMMA_VOCAB_SIZE, gemmaTokenizerJson, gemmaVocab, paligemmaVocab, fixturesDir } from './helpers/vocab.js';
 
 const IMAGE = 257152;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -23,7 +23,7 @@ interface GroundTruthCase {
   ids: number[];
   pieces: string[];
 }
-const groundTruth = JSON.parse(readFileSync(path.join(sharedDir, 'fixtures/tokenizer/sentencepiece-gemma.json'), 'utf8')) as {
+const groundTruth = JSON.parse(readFileSync(path.join(fixturesDir, 'tokenizer/sentencepiece-gemma.json'), 'utf8')) as {
   sets: Record<string, GroundTruthCase[]>;
 };
 const allCases = Object.values(groundTruth.sets).flat();
@@ -396,7 +396,7 @@ describe('Tokenizer.fromGGUF', () => {
 });
 
 describe('paligemma-tiny fixture', () => {
-  const fixture = path.join(sharedDir, 'fixtures/paligemma-tiny');
+  const fixture = path.join(fixturesDir, 'paligemma-tiny');
   const config = JSON.parse(readFileSync(path.join(fixture, 'config.json'), 'utf8'));
   const manifest = JSON.parse(readFileSync(path.join(fixture, 'golden/manifest.json'), 'utf8'));
   let tok: Tokenizer;

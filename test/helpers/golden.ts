@@ -1,5 +1,5 @@
 /**
- * Access to the golden outputs of the tiny PaliGemma fixture (../shared/fixtures/paligemma-tiny):
+ * Access to the golden outputs of the tiny PaliGemma fixture (test/fixtures/paligemma-tiny):
  * Hugging Face transformers 4.44.2 in float32, cross-checked by a float64 implementation.
  */
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const FIXTURE_DIR = path.resolve(projectRoot, '../shared/fixtures/paligemma-tiny');
+export const FIXTURE_DIR = path.resolve(projectRoot, 'test/fixtures/paligemma-tiny');
 export const GOLDEN_DIR = path.join(FIXTURE_DIR, 'golden');
 
 export interface GoldenCase {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { edgeBits } from './float-ref.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const fixtureDir = path.resolve(projectRoot, '../shared/fixtures/paligemma-tiny');
+export const fixtureDir = path.resolve(projectRoot, 'test/fixtures/paligemma-tiny');
 
 /** A deterministic uniform [0, 1) generator, so failures reproduce (the library's own). */
 import { seededRandom as prng } from '../../lib/model/sampling.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The golden outputs of the tiny PaliGemma fixture. */
-export const goldenDir = path.resolve(projectRoot, '../shared/fixtures/paligemma-tiny/golden');
+export const goldenDir = path.resolve(projectRoot, 'test/fixtures/paligemma-tiny/golden');
 
 /** Reads a golden file as bytes. */
 export function goldenBytes(file: string): Uint8Array {

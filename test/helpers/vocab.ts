@@ -10,7 +10,8 @@ import { vocabFromTokenizerJson } from '../../lib/convert/vocab.js';
 import type { VocabTable } from '../../lib/tokenizer/index.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedDir = path.resolve(projectRoot, '../shared');
+/** The test fixtures kept in the repository (copied from the workplace's shared fixtures). */
+export const fixturesDir = path.resolve(projectRoot, 'test/fixtures');
 
 /** Vocabulary size of paligemma-3b-mix-224 (the embedding's row count). */
 export const PALIGEMMA_VOCAB_SIZE = 257216;
