@@ -20,8 +20,8 @@ export type {
   TaskOptions,
   Timings,
 } from './model/paligemma.js';
-export { PaliGemmaError } from './model/errors.js';
-export type { PaliGemmaErrorCode } from './model/errors.js';
+export { PaliGemmaError, isPaliGemmaError } from './errors.js';
+export type { PaliGemmaErrorCode } from './errors.js';
 export type { SamplingOptions } from './model/sampling.js';
 export { locateModelFiles, ModelFilesError } from './model/files.js';
 export type { ModelFiles, ModelFilesOptions, TextModelFile, ProjectorFile, ModelFilesErrorCode } from './model/files.js';
@@ -81,4 +81,4 @@ export type { TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder, Toke
 
 // Runtime
 export { cpuFeatures, simdVariant, simdVariants, SimdError } from './native.js';
-export type { CpuFeatures, SimdVariantName, SimdVariantInfo } from './native.js';
+export type { CpuFeatures, SimdVariantName, SimdVariantInfo, SimdErrorCode } from './native.js';

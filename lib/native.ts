@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import { PaliGemmaError } from './errors.js';
+
 /** A SIMD kernel set compiled into the addon. */
 export type SimdVariantName = 'scalar' | 'avx2' | 'avx512' | 'neon';
 
@@ -45,9 +47,17 @@ export interface NativeAddon {
   setSimdVariant(name: string): void;
 }
 
+/** Why a SIMD variant was refused. */
+export type SimdErrorCode =
+  /** The variant is not compiled into this build, or this CPU cannot run it (the message says which). */
+  'UNSUPPORTED_VARIANT';
+
 /** Thrown when a requested SIMD variant is unknown or the CPU cannot run it. */
-export class SimdError extends Error {
+export class SimdError extends PaliGemmaError<SimdErrorCode> {
   override name = 'SimdError';
+  constructor(message: string, code: SimdErrorCode = 'UNSUPPORTED_VARIANT') {
+    super(code, message);
+  }
 }
 
 const require = createRequire(import.meta.url);

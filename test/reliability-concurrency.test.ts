@@ -16,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
-import { PaliGemmaError } from '../lib/model/errors.js';
+import { PaliGemmaError } from '../lib/errors.js';
 import { locateModelFiles } from '../lib/model/files.js';
 import { textSpec } from '../lib/model/native-spec.js';
 import { loadModel, type GenerationResult, type ModelImage, type PaliGemma } from '../lib/model/paligemma.js';

@@ -15,7 +15,7 @@ import { GGUFError, type GGUFValue } from '../lib/gguf/index.js';
 import { ImageError } from '../lib/image/index.js';
 import { ModelFilesError, locateModelFiles } from '../lib/model/files.js';
 import { textSpec } from '../lib/model/native-spec.js';
-import { PaliGemmaError } from '../lib/model/errors.js';
+import { PaliGemmaError } from '../lib/errors.js';
 import { loadModel, type PaliGemma } from '../lib/model/paligemma.js';
 import { SimdError, native, simdVariants } from '../lib/native.js';
 import { TokenizerError } from '../lib/tokenizer/index.js';

@@ -1,3 +1,5 @@
+import { PaliGemmaError } from '../errors.js';
+
 /** Why a safetensors file or checkpoint index was rejected. */
 export type SafetensorsErrorCode =
   | 'IO'
@@ -13,14 +15,14 @@ export type SafetensorsErrorCode =
   | 'MISSING_TENSOR';
 
 /** A typed error for anything wrong with a safetensors file or a sharded checkpoint's index. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends PaliGemmaError<SafetensorsErrorCode> {
   override name = 'SafetensorsError';
   constructor(
-    readonly code: SafetensorsErrorCode,
+    code: SafetensorsErrorCode,
     message: string,
     readonly path?: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(code, path ? `${path}: ${message}` : message);
   }
 }
 
@@ -37,13 +39,13 @@ export type ConvertErrorCode =
   | 'BAD_OPTION';
 
 /** A typed error for a checkpoint that is incomplete, inconsistent or not a PaliGemma checkpoint. */
-export class ConvertError extends Error {
+export class ConvertError extends PaliGemmaError<ConvertErrorCode> {
   override name = 'ConvertError';
   constructor(
-    readonly code: ConvertErrorCode,
+    code: ConvertErrorCode,
     message: string,
     readonly path?: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(code, path ? `${path}: ${message}` : message);
   }
 }

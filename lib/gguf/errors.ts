@@ -1,3 +1,5 @@
+import { PaliGemmaError } from '../errors.js';
+
 /** Why a GGUF file was rejected (or why the writer refused its input). */
 export type GGUFErrorCode =
   /** The file could not be opened, read or written. */
@@ -37,14 +39,14 @@ export type GGUFErrorCode =
   | 'INVALID_INPUT';
 
 /** A typed error for anything wrong with a GGUF file (or with data given to the writer). */
-export class GGUFError extends Error {
+export class GGUFError extends PaliGemmaError<GGUFErrorCode> {
   override name = 'GGUFError';
   constructor(
-    readonly code: GGUFErrorCode,
+    code: GGUFErrorCode,
     message: string,
     readonly path?: string,
     options?: { cause?: unknown },
   ) {
-    super(path ? `${path}: ${message}` : message, options);
+    super(code, path ? `${path}: ${message}` : message, options);
   }
 }

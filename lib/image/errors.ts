@@ -1,3 +1,5 @@
+import { PaliGemmaError } from '../errors.js';
+
 /** Why an image was rejected. */
 export type ImageErrorCode =
   /** Zero bytes were given. */
@@ -16,13 +18,6 @@ export type ImageErrorCode =
   | 'BAD_OPTION';
 
 /** A typed error for anything wrong with an image or its preprocessing options. */
-export class ImageError extends Error {
+export class ImageError extends PaliGemmaError<ImageErrorCode> {
   override name = 'ImageError';
-  constructor(
-    readonly code: ImageErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

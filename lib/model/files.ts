@@ -13,6 +13,7 @@ import {
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.js';
 import { resolveOllamaModel } from '../ollama/store.js';
 import type { OllamaModelFiles } from '../ollama/store.js';
+import { PaliGemmaError } from '../errors.js';
 
 /** Why a model file (or the pair) was rejected. */
 export type ModelFilesErrorCode =
@@ -25,14 +26,14 @@ export type ModelFilesErrorCode =
   | 'NO_PROJECTOR';
 
 /** A typed error naming the file and what is wrong with it. */
-export class ModelFilesError extends Error {
+export class ModelFilesError extends PaliGemmaError<ModelFilesErrorCode> {
   override name = 'ModelFilesError';
   constructor(
-    readonly code: ModelFilesErrorCode,
+    code: ModelFilesErrorCode,
     message: string,
     readonly path?: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(code, path ? `${path}: ${message}` : message);
   }
 }
 

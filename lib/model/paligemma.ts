@@ -10,7 +10,7 @@ import { preprocess, type ImageInput } from '../image/index.js';
 import { checkMaxPixels } from '../image/decode.js';
 import { native, checkSimdVariant, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
-import { PaliGemmaError } from './errors.js';
+import { PaliGemmaError } from '../errors.js';
 import { locateModelFiles, type ModelFiles, type ModelFilesOptions } from './files.js';
 import { textSpec, visionSpec, type NativeTextSpec, type NativeVisionSpec } from './native-spec.js';
 import { ByteLru, pixelKey } from './cache.js';

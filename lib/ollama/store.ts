@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { PaliGemmaError } from '../errors.js';
 
 /** Why an Ollama model could not be resolved. */
 export type OllamaErrorCode =
@@ -22,14 +23,14 @@ export type OllamaErrorCode =
   | 'IO';
 
 /** A typed error that says what is wrong and what to do about it. */
-export class OllamaError extends Error {
+export class OllamaError extends PaliGemmaError<OllamaErrorCode> {
   override name = 'OllamaError';
   constructor(
-    readonly code: OllamaErrorCode,
+    code: OllamaErrorCode,
     message: string,
     readonly path?: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

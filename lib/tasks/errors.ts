@@ -1,3 +1,5 @@
+import { PaliGemmaError } from '../errors.js';
+
 /** Why a task call was refused. */
 export type TaskErrorCode =
   /** A label is empty, has a line break, a `;` (detect), or a `<loc…>`/`<seg…>` token in it. */
@@ -16,15 +18,8 @@ export type TaskErrorCode =
   | 'BAD_CODES';
 
 /** A typed error from the task helpers, with a message that says what to change. */
-export class TaskError extends Error {
+export class TaskError extends PaliGemmaError<TaskErrorCode> {
   override name = 'TaskError';
-  constructor(
-    readonly code: TaskErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /**

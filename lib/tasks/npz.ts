@@ -13,6 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
 
 import { f16BitsToF32 } from '../convert/dtype.js';
+import { PaliGemmaError } from '../errors.js';
 
 /** Why an .npz file was rejected. */
 export type NpzErrorCode =
@@ -30,15 +31,15 @@ export type NpzErrorCode =
   | 'LIMIT_EXCEEDED';
 
 /** A typed error for anything wrong with an .npz file. */
-export class NpzError extends Error {
+export class NpzError extends PaliGemmaError<NpzErrorCode> {
   override name = 'NpzError';
   constructor(
-    readonly code: NpzErrorCode,
+    code: NpzErrorCode,
     message: string,
     readonly path?: string,
     options?: { cause?: unknown },
   ) {
-    super(path ? `${path}: ${message}` : message, options);
+    super(code, path ? `${path}: ${message}` : message, options);
   }
 }
 

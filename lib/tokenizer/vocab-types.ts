@@ -1,6 +1,7 @@
 /**
  * The vocabulary table shared by the tokenizer, the converter and the GGUF `tokenizer.ggml.*` keys.
  */
+import { PaliGemmaError } from '../errors.js';
 
 /** SentencePiece piece types, with the numeric values GGUF's `tokenizer.ggml.token_type` stores. */
 export const TokenType = {
@@ -38,14 +39,8 @@ export type TokenizerErrorCode =
   | 'BAD_INPUT';
 
 /** A typed error for a bad vocabulary or bad tokenizer input. */
-export class TokenizerError extends Error {
+export class TokenizerError extends PaliGemmaError<TokenizerErrorCode> {
   override name = 'TokenizerError';
-  constructor(
-    readonly code: TokenizerErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The PaliGemma additions, always matched whole from text whatever type a file gives them. */
