@@ -138,6 +138,11 @@ describe('text model', () => {
     await failsWith(text(TEXT, (m) => m.set('gemma.block_count', u32(1))), 'BAD_METADATA', /block 1/);
   });
 
+  it('rejects a norm not stored as F32 (the kernels read norms as floats)', async () => {
+    await failsWith(text(TEXT, (_, t) => (t.find((x) => x.name === 'blk.1.ffn_norm.weight')!.type = 'F16')), 'BAD_TENSOR', /blk\.1\.ffn_norm\.weight is F16, expected F32/);
+    await failsWith(projector(PROJ, {}, (_, t) => (t.find((x) => x.name === 'v.blk.0.attn_k.bias')!.type = 'BF16')), 'BAD_TENSOR', /v\.blk\.0\.attn_k\.bias is BF16/);
+  });
+
   it('a projector file passed as the text model gets a hint', async () => {
     const file = await write(projectorInput(PROJ));
     await failsWith(readGGUF(file).then(describeTextModel), 'WRONG_ARCHITECTURE', /projector file/);

@@ -1,13 +1,12 @@
 /**
  * The tensor plan: which Hugging Face tensor becomes which GGUF tensor, the PyTorch shape config.json
- * implies for it, and how it is stored. The one place that knows both naming schemes.
- *
- * GGUF dims are the PyTorch shape reversed, and the bytes are copied in order (row-major [out, in] is
- * ggml's ne = [in, out]), so no tensor is transposed. In particular q_proj/k_proj are NOT permuted:
- * HF Gemma applies RoPE with `rotate_half`, pairing element i with i + head_dim/2 inside each head, and
- * llama.cpp runs arch `gemma` with NeoX-mode RoPE, which pairs exactly those elements. (The permutation
- * llama.cpp applies to LLaMA exists because LLaMA runs in normal mode, pairing 2i with 2i+1.)
+ * implies for it, and how it is stored — read off the architectures' tensor tables
+ * (lib/model/arch/). GGUF dims are the PyTorch shape reversed, and the bytes are copied in order (a
+ * row-major [out, in] tensor is ggml's ne = [in, out]), so no tensor is transposed.
  */
+import { GEMMA, gemmaDims } from '../model/arch/gemma.js';
+import { SIGLIP, type SiglipDim } from '../model/arch/siglip.js';
+import { explainDims, ggmlDims, placeTensors, type TensorTable } from '../model/arch/table.js';
 import type { PaliGemmaConfig } from './config.js';
 import { ConvertError } from './errors.js';
 import type { SafetensorsCheckpoint, SafetensorsTensor } from './safetensors.js';
@@ -43,62 +42,36 @@ export function canonicalTensorName(name: string): string {
   return name;
 }
 
+/** A table's tensors for `blocks` blocks and the config's dimension sizes, as a plan. */
+function plan<Dim extends string>(table: TensorTable<Dim>, blocks: number, sizes: Record<Dim, number>): TensorMapping[] {
+  return placeTensors(table, blocks).map(({ row, gguf, hf }) => ({
+    gguf,
+    hf,
+    shape: ggmlDims(row, sizes).reverse(),
+    from: explainDims(row, table.explain.hf, 'torch'),
+    storage: row.type === 'f32' ? 'F32' : 'outtype',
+    addOne: row.addOne === true,
+  }));
+}
+
 /** The text GGUF's tensors, in file order. */
 export function textTensorPlan(cfg: PaliGemmaConfig): TensorMapping[] {
-  const { hiddenSize: h, intermediateSize: ff, numHeads, numKvHeads, headDim, vocabSize } = cfg.text;
-  const plan: TensorMapping[] = [];
-  const add = (gguf: string, hf: string, shape: number[], from: string, norm = false) =>
-    plan.push({ gguf, hf, shape, from, storage: norm ? 'F32' : 'outtype', addOne: norm });
-  add('token_embd.weight', 'language_model.model.embed_tokens.weight', [vocabSize, h], 'text vocab_size, hidden_size');
-  const q = numHeads * headDim;
-  const kv = numKvHeads * headDim;
-  for (let i = 0; i < cfg.text.numLayers; i++) {
-    const hf = `language_model.model.layers.${i}`;
-    add(`blk.${i}.attn_norm.weight`, `${hf}.input_layernorm.weight`, [h], 'hidden_size', true);
-    add(`blk.${i}.attn_q.weight`, `${hf}.self_attn.q_proj.weight`, [q, h], 'num_attention_heads × head_dim, hidden_size');
-    add(`blk.${i}.attn_k.weight`, `${hf}.self_attn.k_proj.weight`, [kv, h], 'num_key_value_heads × head_dim, hidden_size');
-    add(`blk.${i}.attn_v.weight`, `${hf}.self_attn.v_proj.weight`, [kv, h], 'num_key_value_heads × head_dim, hidden_size');
-    add(`blk.${i}.attn_output.weight`, `${hf}.self_attn.o_proj.weight`, [h, q], 'hidden_size, num_attention_heads × head_dim');
-    add(`blk.${i}.ffn_norm.weight`, `${hf}.post_attention_layernorm.weight`, [h], 'hidden_size', true);
-    add(`blk.${i}.ffn_gate.weight`, `${hf}.mlp.gate_proj.weight`, [ff, h], 'intermediate_size, hidden_size');
-    add(`blk.${i}.ffn_up.weight`, `${hf}.mlp.up_proj.weight`, [ff, h], 'intermediate_size, hidden_size');
-    add(`blk.${i}.ffn_down.weight`, `${hf}.mlp.down_proj.weight`, [h, ff], 'hidden_size, intermediate_size');
-  }
-  add('output_norm.weight', 'language_model.model.norm.weight', [h], 'hidden_size', true);
-  return plan;
+  const t = cfg.text;
+  const sizes = gemmaDims({
+    hidden: t.hiddenSize, ffn: t.intermediateSize, vocab: t.vocabSize, heads: t.numHeads, kvHeads: t.numKvHeads,
+    keyLength: t.headDim, valueLength: t.headDim,
+  });
+  return plan(GEMMA, t.numLayers, sizes);
 }
 
 /** The projector GGUF's tensors (SigLIP tower + linear projector), in file order; see docs/FORMAT.md. */
 export function projectorTensorPlan(cfg: PaliGemmaConfig): TensorMapping[] {
-  const { hiddenSize: h, intermediateSize: ff, numChannels: c, imageSize, patchSize: p } = cfg.vision;
-  const plan: TensorMapping[] = [];
-  const add = (gguf: string, hf: string, shape: number[], from: string, storage: TensorMapping['storage']) =>
-    plan.push({ gguf, hf, shape, from, storage, addOne: false });
-  // A weight/bias pair: 1-D biases (and LayerNorm parameters) stay F32, as llama.cpp stores them.
-  const pair = (gguf: string, hf: string, out: number, inp: number | undefined, from: string) => {
-    add(`${gguf}.weight`, `${hf}.weight`, inp === undefined ? [out] : [out, inp], from, inp === undefined ? 'F32' : 'outtype');
-    add(`${gguf}.bias`, `${hf}.bias`, [out], from, 'F32');
+  const v = cfg.vision;
+  const sizes: Record<SiglipDim, number> = {
+    hidden: v.hiddenSize, ffn: v.intermediateSize, patch: v.patchSize, channels: v.numChannels,
+    patches: (v.imageSize / v.patchSize) ** 2, projection: cfg.projectionDim,
   };
-  const emb = 'vision_tower.vision_model.embeddings';
-  add('v.patch_embd.weight', `${emb}.patch_embedding.weight`, [h, c, p, p], 'vision hidden_size, num_channels, patch_size, patch_size', 'outtype');
-  add('v.patch_embd.bias', `${emb}.patch_embedding.bias`, [h], 'vision hidden_size', 'F32');
-  const patches = (imageSize / p) ** 2;
-  add('v.position_embd.weight', `${emb}.position_embedding.weight`, [patches, h], '(image_size / patch_size)², vision hidden_size', 'F32');
-  for (let i = 0; i < cfg.vision.numLayers; i++) {
-    const hf = `vision_tower.vision_model.encoder.layers.${i}`;
-    const v = `v.blk.${i}`;
-    pair(`${v}.attn_q`, `${hf}.self_attn.q_proj`, h, h, 'vision hidden_size');
-    pair(`${v}.attn_k`, `${hf}.self_attn.k_proj`, h, h, 'vision hidden_size');
-    pair(`${v}.attn_v`, `${hf}.self_attn.v_proj`, h, h, 'vision hidden_size');
-    pair(`${v}.attn_out`, `${hf}.self_attn.out_proj`, h, h, 'vision hidden_size');
-    pair(`${v}.ln1`, `${hf}.layer_norm1`, h, undefined, 'vision hidden_size');
-    pair(`${v}.ln2`, `${hf}.layer_norm2`, h, undefined, 'vision hidden_size');
-    pair(`${v}.ffn_up`, `${hf}.mlp.fc1`, ff, h, 'vision intermediate_size, hidden_size');
-    pair(`${v}.ffn_down`, `${hf}.mlp.fc2`, h, ff, 'vision hidden_size, intermediate_size');
-  }
-  pair('v.post_ln', 'vision_tower.vision_model.post_layernorm', h, undefined, 'vision hidden_size');
-  pair('mm.0', 'multi_modal_projector.linear', cfg.projectionDim, h, 'projection_dim, vision hidden_size');
-  return plan;
+  return plan(SIGLIP, v.numLayers, sizes);
 }
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;

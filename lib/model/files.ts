@@ -13,6 +13,9 @@ import {
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.js';
 import { resolveOllamaModel } from '../ollama/store.js';
 import type { OllamaModelFiles } from '../ollama/store.js';
+import { GEMMA, gemmaDims, type GemmaBlockFields, type GemmaGlobalFields } from './arch/gemma.js';
+import { SIGLIP, type SiglipBlockFields, type SiglipDim, type SiglipGlobalFields } from './arch/siglip.js';
+import { blockPrefix, collectFields, explainDims, ggmlDims, type TensorRow, type TensorTable } from './arch/table.js';
 import { PaliGemmaError } from '../errors.js';
 
 /** Why a model file (or the pair) was rejected. */
@@ -22,8 +25,14 @@ export type ModelFilesErrorCode =
   | 'BAD_METADATA'
   | 'MISSING_TENSOR'
   | 'BAD_SHAPE'
+  /** A tensor has a type its role does not allow (a norm not F32), or (native) one the kernels cannot run, or it lies outside its file. */
+  | 'BAD_TENSOR'
   | 'MISMATCH'
-  | 'NO_PROJECTOR';
+  | 'NO_PROJECTOR'
+  /** The file cannot be opened or memory-mapped. */
+  | 'MAP_FAILED'
+  /** `lockMemory`: the OS refused to lock the weights in RAM (usually RLIMIT_MEMLOCK). */
+  | 'LOCK_FAILED';
 
 /** A typed error naming the file and what is wrong with it. */
 export class ModelFilesError extends PaliGemmaError<ModelFilesErrorCode> {
@@ -37,18 +46,8 @@ export class ModelFilesError extends PaliGemmaError<ModelFilesErrorCode> {
   }
 }
 
-/** One Gemma block's tensors. */
-export interface TextBlockTensors {
-  attnNorm: GGUFTensorInfo;
-  attnQ: GGUFTensorInfo;
-  attnK: GGUFTensorInfo;
-  attnV: GGUFTensorInfo;
-  attnOutput: GGUFTensorInfo;
-  ffnNorm: GGUFTensorInfo;
-  ffnGate: GGUFTensorInfo;
-  ffnUp: GGUFTensorInfo;
-  ffnDown: GGUFTensorInfo;
-}
+/** One Gemma block's tensors (the fields of lib/model/arch/gemma.ts). */
+export type TextBlockTensors = GemmaBlockFields<GGUFTensorInfo>;
 
 /** The text model (arch `gemma`), its hyperparameters checked against its tensors. */
 export interface TextModelFile {
@@ -66,32 +65,18 @@ export interface TextModelFile {
   ropeTheta: number;
   /** Rows of token_embd. */
   vocabSize: number;
-  tensors: {
-    tokenEmbd: GGUFTensorInfo;
+  tensors: GemmaGlobalFields<GGUFTensorInfo> & {
     /** A separate output head, when the file has one (PaliGemma ties it to token_embd). */
     output?: GGUFTensorInfo;
-    outputNorm: GGUFTensorInfo;
     blocks: TextBlockTensors[];
   };
 }
 
-/** A weight and its bias. */
-export interface WeightBias {
-  weight: GGUFTensorInfo;
-  bias: GGUFTensorInfo;
-}
-
-/** One SigLIP block's tensors. `ffnUp` is always fc1 (hidden → ffn) and `ffnDown` fc2, whatever the file names them. */
-export interface VisionBlockTensors {
-  ln1: WeightBias;
-  attnQ: WeightBias;
-  attnK: WeightBias;
-  attnV: WeightBias;
-  attnOut: WeightBias;
-  ln2: WeightBias;
-  ffnUp: WeightBias;
-  ffnDown: WeightBias;
-}
+/**
+ * One SigLIP block's tensors (the fields of lib/model/arch/siglip.ts). `ffnUp` is always fc1 (hidden →
+ * ffn) and `ffnDown` fc2, whatever the file names them.
+ */
+export type VisionBlockTensors = SiglipBlockFields<GGUFTensorInfo>;
 
 /** Variants of the projector file seen in the wild (docs/FORMAT.md). */
 export interface ProjectorVariant {
@@ -122,13 +107,7 @@ export interface ProjectorFile {
   variant: ProjectorVariant;
   /** Which variant was found, in words (empty for the standard layout). */
   notes: string[];
-  tensors: {
-    patchEmbd: WeightBias;
-    positionEmbd: GGUFTensorInfo;
-    blocks: VisionBlockTensors[];
-    postLn: WeightBias;
-    projector: WeightBias;
-  };
+  tensors: SiglipGlobalFields<GGUFTensorInfo> & { blocks: VisionBlockTensors[] };
 }
 
 const dimsText = (d: readonly number[]) => `[${d.join(', ')}]`;
@@ -143,7 +122,7 @@ function meta<T>(read: () => T, file: string): T {
   }
 }
 
-/** Tensor lookup with shape checks against the file. */
+/** Tensor lookup with checks against the file. */
 class Tensors {
   constructor(private readonly gguf: GGUFFile) {}
 
@@ -162,8 +141,16 @@ class Tensors {
     return t;
   }
 
-  pair(stem: string, weightDims: number[], why: string): WeightBias {
-    return { weight: this.shaped(`${stem}.weight`, weightDims, why), bias: this.shaped(`${stem}.bias`, [weightDims.at(-1)!], why) };
+  /**
+   * The tensor of a table row, stored under `name`: the shape the row gives for `sizes`, and its type
+   * rule (which weight types the kernels can run is native's to check: native/kernels/weight_types.h).
+   */
+  row<Dim extends string>(table: TensorTable<Dim>, row: TensorRow<Dim>, name: string, sizes: Record<Dim, number>): GGUFTensorInfo {
+    const t = this.shaped(name, ggmlDims(row, sizes), explainDims(row, table.explain.gguf, 'ggml'));
+    if (row.type === 'f32' && t.type !== 'F32') {
+      throw new ModelFilesError('BAD_TENSOR', `tensor ${name} is ${t.type}, expected F32 (the kernels read it as floats)`, this.gguf.path);
+    }
+    return t;
   }
 }
 
@@ -214,36 +201,21 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
   if (tokens && tokens.length > vocabSize) {
     throw new ModelFilesError('BAD_SHAPE', `the tokenizer has ${tokens.length} tokens but token_embd.weight only ${vocabSize} rows`, file);
   }
-  const h = hiddenSize;
-  const q = headCount * keyLength;
-  const k = headCountKv * keyLength;
-  const v = headCountKv * valueLength;
-  const o = headCount * valueLength;
-  const ff = feedForwardLength;
-  const blocks: TextBlockTensors[] = [];
-  for (let i = 0; i < blockCount; i++) {
-    const b = `blk.${i}`;
-    blocks.push({
-      attnNorm: t.shaped(`${b}.attn_norm.weight`, [h], 'embedding_length'),
-      attnQ: t.shaped(`${b}.attn_q.weight`, [h, q], 'embedding_length, head_count × key_length'),
-      attnK: t.shaped(`${b}.attn_k.weight`, [h, k], 'embedding_length, head_count_kv × key_length'),
-      attnV: t.shaped(`${b}.attn_v.weight`, [h, v], 'embedding_length, head_count_kv × value_length'),
-      attnOutput: t.shaped(`${b}.attn_output.weight`, [o, h], 'head_count × value_length, embedding_length'),
-      ffnNorm: t.shaped(`${b}.ffn_norm.weight`, [h], 'embedding_length'),
-      ffnGate: t.shaped(`${b}.ffn_gate.weight`, [h, ff], 'embedding_length, feed_forward_length'),
-      ffnUp: t.shaped(`${b}.ffn_up.weight`, [h, ff], 'embedding_length, feed_forward_length'),
-      ffnDown: t.shaped(`${b}.ffn_down.weight`, [ff, h], 'feed_forward_length, embedding_length'),
-    });
-  }
-  if (gguf.tensorsByName.has(`blk.${blockCount}.attn_q.weight`)) {
+  const sizes = gemmaDims({
+    hidden: hiddenSize, ffn: feedForwardLength, vocab: vocabSize, heads: headCount, kvHeads: headCountKv, keyLength, valueLength,
+  });
+  const check = (row: TensorRow<keyof typeof sizes>, name: string) => t.row(GEMMA, row, name, sizes);
+  const blocks = Array.from({ length: blockCount }, (_, i) => collectFields(GEMMA.block, (row) => check(row, blockPrefix(GEMMA, i) + row.gguf)));
+  if (gguf.tensorsByName.has(`${blockPrefix(GEMMA, blockCount)}attn_q.weight`)) {
     throw new ModelFilesError('BAD_METADATA', `block_count is ${blockCount} but the file has a block ${blockCount}`, file);
   }
-  const outputNorm = t.shaped('output_norm.weight', [h], 'embedding_length');
-  const output = gguf.tensorsByName.has('output.weight') ? t.shaped('output.weight', [h, vocabSize], 'embedding_length, vocab') : undefined;
+  const globals = collectFields([...GEMMA.first, ...GEMMA.last], (row) => check(row, row.gguf));
+  // A separate output head, which PaliGemma does not have (it is tied to token_embd).
+  const output = gguf.tensorsByName.has('output.weight') ? t.shaped('output.weight', [hiddenSize, vocabSize], 'embedding_length, vocab') : undefined;
   return {
     path: file, gguf, hiddenSize, blockCount, headCount, headCountKv, keyLength, valueLength, feedForwardLength,
     contextLength, rmsNormEps, ropeTheta, vocabSize,
-    tensors: { tokenEmbd, output, outputNorm, blocks },
+    tensors: { ...globals, output, blocks },
   };
 }
 
@@ -259,6 +231,13 @@ function ffnSwapped(up: GGUFTensorInfo, down: GGUFTensorInfo, hidden: number): b
   if (u0 === hidden && d1 === hidden && u1 === d0) return false;
   if (d0 === hidden && u1 === hidden && d1 === u0) return true;
   return undefined;
+}
+
+/** The name a projector file of this variant gives the tensor with canonical name `name`. */
+export function nameInFile(name: string, variant: ProjectorVariant): string {
+  if (name.startsWith('mm.0.')) return variant.projectorName + name.slice('mm.0'.length);
+  if (!variant.ffnNamesSwapped) return name;
+  return name.replace(/\.ffn_(up|down)\./, (_, which: string) => (which === 'up' ? '.ffn_down.' : '.ffn_up.'));
 }
 
 /** Validates a projector GGUF (arch `clip`, projector_type `paligemma`) and describes it. */
@@ -299,11 +278,8 @@ export function describeProjector(gguf: GGUFFile): ProjectorFile {
   const t = new Tensors(gguf);
   const h = hiddenSize;
   const patchCount = (imageSize / patchSize) ** 2;
-  const patchWeight = t.get('v.patch_embd.weight');
-  const channels = patchWeight.dims[2] ?? 0;
-  const patchEmbd = t.pair('v.patch_embd', [patchSize, patchSize, channels, h], 'patch_size, patch_size, channels, embedding_length');
+  const channels = t.get('v.patch_embd.weight').dims[2] ?? 0;
   if (channels !== 3) throw new ModelFilesError('BAD_SHAPE', `v.patch_embd.weight has ${channels} input channels, expected 3 (RGB)`, file);
-  const positionEmbd = t.shaped('v.position_embd.weight', [h, patchCount], `embedding_length, (image_size / patch_size)² = ${patchCount}`);
 
   // FFN orientation: decided on block 0 by shape, then required of every block.
   const notes: string[] = [];
@@ -320,27 +296,6 @@ export function describeProjector(gguf: GGUFFile): ProjectorFile {
     throw new ModelFilesError('BAD_SHAPE', `clip.vision.feed_forward_length is ${ffMeta} but the FFN tensors have width ${ff}`, file);
   }
   if (ffnNamesSwapped) notes.push('FFN tensors named the other way round (ffn_down is fc1, ffn_up is fc2); identified by shape');
-  const [fc1Name, fc2Name] = ffnNamesSwapped ? ['ffn_down', 'ffn_up'] : ['ffn_up', 'ffn_down'];
-
-  const blocks: VisionBlockTensors[] = [];
-  for (let i = 0; i < blockCount; i++) {
-    const b = `v.blk.${i}`;
-    const sq = 'embedding_length';
-    blocks.push({
-      ln1: t.pair(`${b}.ln1`, [h], sq),
-      attnQ: t.pair(`${b}.attn_q`, [h, h], sq),
-      attnK: t.pair(`${b}.attn_k`, [h, h], sq),
-      attnV: t.pair(`${b}.attn_v`, [h, h], sq),
-      attnOut: t.pair(`${b}.attn_out`, [h, h], sq),
-      ln2: t.pair(`${b}.ln2`, [h], sq),
-      ffnUp: t.pair(`${b}.${fc1Name}`, [h, ff], `fc1: embedding_length → ${ff}, as in block 0`),
-      ffnDown: t.pair(`${b}.${fc2Name}`, [ff, h], `fc2: ${ff} → embedding_length, as in block 0`),
-    });
-  }
-  if (gguf.tensorsByName.has(`v.blk.${blockCount}.attn_q.weight`)) {
-    throw new ModelFilesError('BAD_METADATA', `clip.vision.block_count is ${blockCount} but the file has a block ${blockCount}`, file);
-  }
-  const postLn = t.pair('v.post_ln', [h], 'embedding_length');
 
   const names = (['mm.0', 'mm.input_projection'] as const).filter((n) => gguf.tensorsByName.has(`${n}.weight`));
   if (names.length !== 1) {
@@ -357,13 +312,22 @@ export function describeProjector(gguf: GGUFFile): ProjectorFile {
   if (projMeta !== undefined && projMeta !== projectionDim) {
     throw new ModelFilesError('BAD_SHAPE', `clip.vision.projection_dim is ${projMeta} but ${projectorName}.weight outputs ${projectionDim}`, file);
   }
-  const projector = t.pair(projectorName, [h, projectionDim], 'embedding_length, projection_dim');
+
+  // Every tensor of the table, under the name this file gives it.
+  const variant: ProjectorVariant = { projectorName, ffnNamesSwapped };
+  const sizes: Record<SiglipDim, number> = { hidden: h, ffn: ff, patch: patchSize, channels, patches: patchCount, projection: projectionDim };
+  const check = (row: TensorRow<SiglipDim>, canonical: string) => t.row(SIGLIP, row, nameInFile(canonical, variant), sizes);
+  const blocks = Array.from({ length: blockCount }, (_, i) => collectFields(SIGLIP.block, (row) => check(row, blockPrefix(SIGLIP, i) + row.gguf)));
+  if (gguf.tensorsByName.has(`${blockPrefix(SIGLIP, blockCount)}attn_q.weight`)) {
+    throw new ModelFilesError('BAD_METADATA', `clip.vision.block_count is ${blockCount} but the file has a block ${blockCount}`, file);
+  }
+  const globals = collectFields([...SIGLIP.first, ...SIGLIP.last], (row) => check(row, row.gguf));
   return {
     path: file, gguf, imageSize, patchSize, patchCount, channels, hiddenSize, feedForwardLength: ff, blockCount, headCount,
     layerNormEps, projectionDim, imageMean, imageStd,
-    variant: { projectorName, ffnNamesSwapped },
+    variant,
     notes,
-    tensors: { patchEmbd, positionEmbd, blocks, postLn, projector },
+    tensors: { ...globals, blocks },
   };
 }
 

@@ -1,10 +1,14 @@
 /**
  * Turns validated model files (lib/model/files.ts) into the spec the native model handle takes:
- * configs plus every tensor under the canonical names native/bind_model.cc looks up, so the
- * variants seen in the wild (projector names, swapped ffn names) are resolved here, once.
+ * configs plus every tensor of the architecture's table (lib/model/arch/) under its canonical name,
+ * the one native/model/load.cc looks up. The variants seen in the wild (projector names, swapped ffn
+ * names) were resolved by files.ts.
  */
 import type { GGUFTensorInfo } from '../gguf/types.js';
-import type { ProjectorFile, TextModelFile, WeightBias } from './files.js';
+import { GEMMA } from './arch/gemma.js';
+import { SIGLIP } from './arch/siglip.js';
+import { fieldOf, placeTensors, type TensorTable } from './arch/table.js';
+import type { ProjectorFile, TextModelFile } from './files.js';
 
 /** Where one tensor lives in its file. */
 export interface NativeTensor {
@@ -49,23 +53,16 @@ function tensor(t: GGUFTensorInfo): NativeTensor {
   return { offset: t.offset, type: t.typeId, dims: t.dims };
 }
 
+/** Every tensor of `table` in a file description's fields, by canonical name. */
+function tensorsOf(table: TensorTable, fields: { blocks: readonly object[] }): Record<string, NativeTensor> {
+  const tensors: Record<string, NativeTensor> = {};
+  for (const { row, block, gguf } of placeTensors(table, fields.blocks.length)) {
+    tensors[gguf] = tensor(fieldOf(block === undefined ? fields : fields.blocks[block]!, row));
+  }
+  return tensors;
+}
+
 export function textSpec(text: TextModelFile): NativeTextSpec {
-  const tensors: Record<string, NativeTensor> = {
-    'token_embd.weight': tensor(text.tensors.tokenEmbd),
-    'output_norm.weight': tensor(text.tensors.outputNorm),
-  };
-  text.tensors.blocks.forEach((b, i) => {
-    const p = `blk.${i}.`;
-    tensors[p + 'attn_norm.weight'] = tensor(b.attnNorm);
-    tensors[p + 'attn_q.weight'] = tensor(b.attnQ);
-    tensors[p + 'attn_k.weight'] = tensor(b.attnK);
-    tensors[p + 'attn_v.weight'] = tensor(b.attnV);
-    tensors[p + 'attn_output.weight'] = tensor(b.attnOutput);
-    tensors[p + 'ffn_norm.weight'] = tensor(b.ffnNorm);
-    tensors[p + 'ffn_gate.weight'] = tensor(b.ffnGate);
-    tensors[p + 'ffn_up.weight'] = tensor(b.ffnUp);
-    tensors[p + 'ffn_down.weight'] = tensor(b.ffnDown);
-  });
   return {
     path: text.path,
     config: {
@@ -80,31 +77,11 @@ export function textSpec(text: TextModelFile): NativeTextSpec {
       eps: text.rmsNormEps,
       ropeTheta: text.ropeTheta,
     },
-    tensors,
+    tensors: tensorsOf(GEMMA, text.tensors),
   };
 }
 
 export function visionSpec(p: ProjectorFile): NativeVisionSpec {
-  const tensors: Record<string, NativeTensor> = {};
-  const put = (name: string, wb: WeightBias) => {
-    tensors[`${name}.weight`] = tensor(wb.weight);
-    tensors[`${name}.bias`] = tensor(wb.bias);
-  };
-  put('v.patch_embd', p.tensors.patchEmbd);
-  tensors['v.position_embd.weight'] = tensor(p.tensors.positionEmbd);
-  p.tensors.blocks.forEach((b, i) => {
-    const pre = `v.blk.${i}.`;
-    put(pre + 'ln1', b.ln1);
-    put(pre + 'attn_q', b.attnQ);
-    put(pre + 'attn_k', b.attnK);
-    put(pre + 'attn_v', b.attnV);
-    put(pre + 'attn_out', b.attnOut);
-    put(pre + 'ln2', b.ln2);
-    put(pre + 'ffn_up', b.ffnUp); // fc1, whatever the file calls it
-    put(pre + 'ffn_down', b.ffnDown); // fc2
-  });
-  put('v.post_ln', p.tensors.postLn);
-  put('mm.0', p.tensors.projector);
   return {
     path: p.path,
     config: {
@@ -117,6 +94,6 @@ export function visionSpec(p: ProjectorFile): NativeVisionSpec {
       projectionDim: p.projectionDim,
       eps: p.layerNormEps,
     },
-    tensors,
+    tensors: tensorsOf(SIGLIP, p.tensors),
   };
 }
