@@ -94,23 +94,17 @@ Napi::Float32Array NewOutput(Napi::Env env, size_t elements) {
 }
 
 // The kernel arguments of a gemm/gemv call (plain data, safe to hand to a worker thread).
-struct MatmulArgs {
+struct KernelCall {
   const KernelTable* kernels;
-  const float* x;
-  size_t ldx;
-  const void* w;
-  DType wtype;
-  const float* bias;
-  float* y;
-  size_t ldy, n, k, m;
+  MatmulArgs args;
 
-  void gemm() const { kernels->gemm(SharedPool(), x, ldx, w, wtype, bias, y, ldy, n, k, m); }
-  void gemv() const { kernels->gemv(SharedPool(), x, ldx, w, wtype, bias, y, ldy, n, k, m); }
+  void gemm() const { kernels->gemm(SharedPool(), args); }
+  void gemv() const { kernels->gemv(SharedPool(), args); }
 };
 
 // A validated call (x, w, wtype, bias, n, k, m, simd?, ldx?, ldy?) with its output array.
 struct MatmulCall {
-  MatmulArgs args;
+  KernelCall call;
   Napi::Float32Array out;
   Kept inputs;  // the JS arrays the kernel reads
 };
@@ -122,7 +116,7 @@ MatmulCall ParseMatmul(const Napi::CallbackInfo& info, size_t at = 0) {
   a.n = PositiveSizeArg(info, at + 4, "n");
   a.k = PositiveSizeArg(info, at + 5, "k");
   a.m = PositiveSizeArg(info, at + 6, "m");
-  a.kernels = KernelsArg(info, at + 7);
+  const KernelTable* kernels = KernelsArg(info, at + 7);
   a.ldx = OptionalSizeArg(info, at + 8, "ldx", a.k);
   a.ldy = OptionalSizeArg(info, at + 9, "ldy", a.m);
   if (a.ldx < a.k) throw Napi::RangeError::New(env, "ldx must be at least k");
@@ -134,8 +128,8 @@ MatmulCall ParseMatmul(const Napi::CallbackInfo& info, size_t at = 0) {
   a.wtype = WeightTypeArg(info, at + 2);
   a.w = WeightArg(info, at + 1, a.wtype, w_count, "w");
   a.bias = BiasArg(info, at + 3, a.m);
-  MatmulCall c{a, NewOutput(env, y_needed), {info[at], info[at + 1]}};
-  c.args.y = c.out.Data();
+  MatmulCall c{{kernels, a}, NewOutput(env, y_needed), {info[at], info[at + 1]}};
+  c.call.args.y = c.out.Data();
   if (a.bias) c.inputs.push_back(info[at + 3]);
   return c;
 }
@@ -153,13 +147,13 @@ void RunKernel(Napi::Env env, const char* name, Fn fn) {
 
 Napi::Value GemmJs(const Napi::CallbackInfo& info) {
   MatmulCall c = ParseMatmul(info);
-  RunKernel(info.Env(), "gemm", [&] { c.args.gemm(); });
+  RunKernel(info.Env(), "gemm", [&] { c.call.gemm(); });
   return c.out;
 }
 
 Napi::Value GemvJs(const Napi::CallbackInfo& info) {
   MatmulCall c = ParseMatmul(info);
-  RunKernel(info.Env(), "gemv", [&] { c.args.gemv(); });
+  RunKernel(info.Env(), "gemv", [&] { c.call.gemv(); });
   return c.out;
 }
 
@@ -181,7 +175,7 @@ Napi::Value TimeMatmulJs(const Napi::CallbackInfo& info) {
   RunKernel(env, kind.c_str(), [&] {
     for (size_t r = 0; r < reps; r++) {
       const double t0 = NowMs();
-      kind == "gemm" ? c.args.gemm() : c.args.gemv();
+      kind == "gemm" ? c.call.gemm() : c.call.gemv();
       ms[r] = NowMs() - t0;
     }
   });
@@ -191,7 +185,7 @@ Napi::Value TimeMatmulJs(const Napi::CallbackInfo& info) {
 // The async form of a gemm call: keeps the output array first, then the inputs it reads.
 AsyncJob GemmJob(const MatmulCall& c) {
   AsyncJob job;
-  job.work = [args = c.args] { args.gemm(); };
+  job.work = [call = c.call] { call.gemm(); };
   job.complete = [](Napi::Env, const Kept& kept) { return kept[0]; };
   job.keep_alive = {c.out};
   job.keep_alive.insert(job.keep_alive.end(), c.inputs.begin(), c.inputs.end());

@@ -53,16 +53,20 @@ class TensorSource {
     if (!v.IsObject()) throw Napi::Error::New(env, file_.path() + ": missing tensor " + name);
     const Napi::Object t = v.As<Napi::Object>();
     const int type = IntField(t, "type", name, 0);
-    if (type != DT_F32 && type != DT_F16 && type != DT_BF16)
+    const WeightType* wt = find_weight_type(type);
+    if (!wt) {
+      std::string known;
+      for (const WeightType& k : kWeightTypes) known += (known.empty() ? "" : ", ") + std::string(k.name);
       throw Napi::Error::New(env, file_.path() + ": tensor " + name + " has ggml type " + std::to_string(type) +
-                                      "; only F32, F16 and BF16 weights are supported");
-    if (f32_only && type != DT_F32)
+                                      "; the kernels read " + known);
+    }
+    if (f32_only && wt->id != DT_F32)
       throw Napi::Error::New(env, file_.path() + ": tensor " + name + " must be F32");
     const Napi::Value dv = t.Get("dims");
     if (!dv.IsArray()) throw Napi::TypeError::New(env, name + ".dims must be an array");
     const Napi::Array dims = dv.As<Napi::Array>();
     Weight w;
-    w.type = static_cast<DType>(type);
+    w.type = wt->id;
     int64_t got[4] = {1, 1, 1, 1};
     const uint32_t nd = dims.Length();
     if (nd < 1 || nd > 4) throw Napi::Error::New(env, name + ": expected 1..4 dims");
@@ -81,11 +85,14 @@ class TensorSource {
                                         ShapeString(got, static_cast<int>(nd)) + ", expected " +
                                         ShapeString(want, static_cast<int>(expected.size())));
     }
+    if (got[0] % wt->block != 0)
+      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " has rows of " + std::to_string(got[0]) +
+                                      " elements, not a multiple of " + wt->name + "'s block of " + std::to_string(wt->block));
     const double offset = NumberField(t, "offset", name);
-    const size_t bytes = static_cast<size_t>(got[0] * got[1] * got[2] * got[3]) * (type == DT_F32 ? 4 : 2);
+    const size_t bytes = static_cast<size_t>(got[1] * got[2] * got[3]) * row_bytes(*wt, static_cast<size_t>(got[0]));
     if (!(offset >= 0) || offset + static_cast<double>(bytes) > static_cast<double>(file_.size()))
       throw Napi::Error::New(env, file_.path() + ": tensor " + name + " lies outside the file");
-    if (static_cast<size_t>(offset) % (type == DT_F32 ? 4 : 2) != 0)
+    if (static_cast<size_t>(offset) % wt->align != 0)
       throw Napi::Error::New(env, file_.path() + ": tensor " + name + " is misaligned");
     w.data = file_.data() + static_cast<size_t>(offset);
     for (int j = 0; j < 4; j++) w.ne[j] = got[j];

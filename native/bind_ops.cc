@@ -1,5 +1,5 @@
-// JS bindings of the non-matmul kernels (attention, norms, activations, softmax, RoPE, row
-// gather), for tests and benchmarks: TypedArrays in, a fresh Float32Array out. Every size, stride
+// JS bindings of the non-matmul kernels (attention, norms, activations, RoPE, row gather), for
+// tests and benchmarks: TypedArrays in, a fresh Float32Array out. Every size, stride
 // and id is checked here, so the kernels may assume valid arguments.
 #include <cmath>
 #include <cstring>
@@ -98,16 +98,12 @@ Napi::Value AttentionJs(const Napi::CallbackInfo& info) {
 
   const Napi::Value mask = o.Get("mask");
   const std::string mask_name = mask.IsString() ? mask.As<Napi::String>().Utf8Value() : "";
-  if (mask_name == "full") {
-    s.mask = MASK_FULL;
-  } else if (mask_name == "causal") {
-    s.mask = MASK_CAUSAL;
-  } else if (mask_name == "prefix") {
-    s.mask = MASK_PREFIX;
-  } else {
+  if (mask_name != "full" && mask_name != "causal" && mask_name != "prefix")
     throw Napi::TypeError::New(env, "attention: shape.mask must be 'full', 'causal' or 'prefix'");
-  }
-  s.prefix_len = (int)ShapeInt(env, o, "prefixLen", 0, kMaxInt, s.mask == MASK_PREFIX ? -1 : 0);
+  // Causal attention is a prefix of length 0.
+  s.mask = mask_name == "full" ? MASK_FULL : MASK_PREFIX;
+  const int64_t prefix_len = ShapeInt(env, o, "prefixLen", 0, kMaxInt, mask_name == "prefix" ? -1 : 0);
+  s.prefix_len = mask_name == "prefix" ? (int)prefix_len : 0;
   s.q_pos0 = (int)ShapeInt(env, o, "qPos0", 0, kMaxInt - s.n_q, 0);
   const Napi::Value sc = o.Get("scale");
   if (sc.IsUndefined()) {
@@ -233,7 +229,7 @@ Napi::Value ScaleJs(const Napi::CallbackInfo& info) {
   return y;
 }
 
-// --- in place on a copy: softmax(x, rows, dim, ld), ropeNeox(x, rows, nHeads, headDim, ld, positions, theta) ---
+// --- in place on a copy: ropeNeox(x, rows, nHeads, headDim, ld, positions, theta) ---
 
 // A fresh copy of the Float32Array argument 0.
 Napi::Float32Array CopyOfX(const Napi::CallbackInfo& info, const char* what) {
@@ -241,22 +237,6 @@ Napi::Float32Array CopyOfX(const Napi::CallbackInfo& info, const char* what) {
   const size_t n = LengthOf(info, 0);
   Napi::Float32Array y = Napi::Float32Array::New(info.Env(), n);
   if (n) std::memcpy(y.Data(), x, n * sizeof(float));
-  return y;
-}
-
-Napi::Value SoftmaxJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TypedArrayArg<float>(info, 0, "softmax: x", 0);
-  const size_t rows = IntArg(info, 1, "softmax: rows", 0, (size_t)kMaxInt);
-  const size_t dim = IntArg(info, 2, "softmax: dim", 1, kMaxOutput);
-  const size_t ld = IntArg(info, 3, "softmax: ld", dim, kMaxOutput);
-  if (static_cast<double>(LengthOf(info, 0)) < SpanOf(rows, ld, dim))
-    throw Napi::RangeError::New(env, "softmax: x has " + std::to_string(LengthOf(info, 0)) + " elements, " +
-                                         std::to_string(rows) + " rows of stride " + std::to_string(ld) + " need " +
-                                         std::to_string((long long)SpanOf(rows, ld, dim)));
-  const KernelTable* kt = KernelsArg(info, 4);
-  Napi::Float32Array y = CopyOfX(info, "softmax: x");
-  kt->softmax(y.Data(), ld, rows, dim);
   return y;
 }
 
@@ -328,7 +308,6 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   exports.Set("geglu", Napi::Function::New(env, GegluJs));
   exports.Set("add", Napi::Function::New(env, AddJs));
   exports.Set("scale", Napi::Function::New(env, ScaleJs));
-  exports.Set("softmax", Napi::Function::New(env, SoftmaxJs));
   exports.Set("ropeNeox", Napi::Function::New(env, RopeNeoxJs));
   exports.Set("embedRows", Napi::Function::New(env, EmbedRowsJs));
 }

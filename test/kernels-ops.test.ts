@@ -1,5 +1,5 @@
 /**
- * The non-matmul kernels (attention, norms, activations, softmax, RoPE, row gather) against float64
+ * The non-matmul kernels (attention, norms, activations, RoPE, row gather) against float64
  * references, for every SIMD variant this CPU can run, plus their argument checks.
  *
  * Error measure: float32 results are compared with float64 references; "ulp" means a relative
@@ -11,7 +11,7 @@ import { simdVariants, type SimdVariantName } from '../lib/native.js';
 import * as ops from '../lib/kernels/ops.js';
 import {
   EPS32, attentionRef, bf16Value, f16Value, geluTanhLiteral, geluTanhRef, layerNormRef, maxRelUlps, randomArray,
-  rmsNormRef, rng, ropeNeoxRef, softmaxRef, visibleKeys, worstRatio,
+  rmsNormRef, rng, ropeNeoxRef, visibleKeys, worstRatio,
 } from './helpers/reference-ops.js';
 
 const variants: SimdVariantName[] = simdVariants().filter((v) => v.supported).map((v) => v.name);
@@ -269,47 +269,17 @@ describe.each(variants)('elementwise kernels [%s]', (simd) => {
   });
 });
 
-describe.each(variants)('softmax [%s]', (simd) => {
-  it('matches float64 on odd shapes, with row strides', () => {
-    const rand = rng(400);
-    for (const [rows, dim] of [[1, 1], [7, 7], [257, 17], [3, 255], [2, 256], [1, 2048]] as const) {
-      const ld = dim + 1;
-      const x = randomArray(rand, (rows - 1) * ld + dim, -30, 30);
-      const y = ops.softmax(x, { rows, dim, ld }, simd);
-      const ref = softmaxRef(x, rows, dim, ld);
-      // Per element: x - max rounds to ~|x - max|·eps/2 absolute, which becomes relative error of
-      // e^(x - max); plus ~2 ulp from exp and a few from the sum and the division. Bound: (4 +
-      // |x - max| + log2(dim)) ulp relative, checked element by element.
-      for (let r = 0; r < rows; r++) {
-        let max = -Infinity;
-        for (let i = 0; i < dim; i++) max = Math.max(max, x[r * ld + i]);
-        for (let i = 0; i < dim; i++) {
-          const want = ref[r * dim + i], got = y[r * ld + i];
-          const tol = (4 + Math.abs(x[r * ld + i] - max) + Math.log2(dim)) * EPS32 * want;
-          if (!(Math.abs(got - want) <= tol)) expect({ r, i, got, want }).toBe('within tolerance');
-        }
-        if (r < rows - 1) expect(y[r * ld + dim]).toBe(x[r * ld + dim]);  // gap untouched
-      }
-    }
-  });
-
-  it('exp approximation: [0, x] rows for x in [-87, 0] are within 3 ulp', () => {
-    // p = e^x / (1 + e^x) with an exact x - max: exp's own error plus two roundings. Measured
-    // worst 1.44 ulp (AVX2 polynomial) and 1.41 ulp (scalar expf), so exp itself is within ~1 ulp.
+describe.each(variants)('exp inside the attention softmax [%s]', (simd) => {
+  it('two keys scored [0, x] for x in [-87, 0] give e^x / (1 + e^x) within 3 ulp', () => {
+    // Query row i is x_i, the keys are 0 and 1 (head size 1, scale 1), so the scores are exactly
+    // [0, x_i] and, with values 0 and 1, the output is p = e^x / (1 + e^x): exp's own error plus two
+    // roundings. Measured worst 1.44 ulp (AVX2 polynomial) and 1.41 ulp (scalar expf).
     const n = 20_000;
-    const x = new Float32Array(2 * n);
-    for (let i = 0; i < n; i++) x[2 * i + 1] = (-87 * i) / n;
-    const y = ops.softmax(x, { dim: 2 }, simd);
-    expect(maxRelUlps(y, softmaxRef(x, n, 2))).toBeLessThanOrEqual(3);
-  });
-
-  it('handles -Infinity entries and huge logits', () => {
-    const y = ops.softmax(new Float32Array([-Infinity, 1e30, 1e30, -1e30, 0, -Infinity]), { dim: 3 }, simd);
-    expect(Array.from(y)).toEqual([0, 0.5, 0.5, 0, 1, 0]);
-  });
-
-  it('rejects bad sizes', () => {
-    expect(() => ops.softmax(new Float32Array(10), { rows: 3, dim: 4 }, simd)).toThrow(/x has 10 elements/);
+    const q = Float32Array.from({ length: n }, (_, i) => (-87 * i) / n);
+    const keys = Float32Array.of(0, 1);
+    const out = ops.attention(q, keys, keys, { nQ: n, nKv: 2, nHeads: 1, nKvHeads: 1, headDim: 1, mask: 'full', scale: 1 }, simd);
+    const want = Float64Array.from(q, (x) => Math.exp(x) / (1 + Math.exp(x)));
+    expect(maxRelUlps(out, want)).toBeLessThanOrEqual(3);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * Typed wrappers over the native non-matmul kernels (attention, norms, activations, softmax, RoPE,
- * embedding gather). They exist for tests and benchmarks: the model's layer loops call the same
+ * Typed wrappers over the native non-matmul kernels (attention, norms, activations, RoPE, embedding
+ * gather). They exist for tests and benchmarks: the model's layer loops call the same
  * kernels from C++. Every call takes TypedArrays, returns a fresh Float32Array, and accepts an
  * optional SIMD variant name to force one kernel set (default: the process default).
  * Bad shapes, strides or ids throw TypeError/RangeError from the native side.
@@ -51,7 +51,6 @@ interface OpsAddon {
   geglu(gate: Float32Array, up: Float32Array, simd?: string): Float32Array;
   add(a: Float32Array, b: Float32Array, simd?: string): Float32Array;
   scale(x: Float32Array, s: number, simd?: string): Float32Array;
-  softmax(x: Float32Array, rows: number, dim: number, ld: number, simd?: string): Float32Array;
   ropeNeox(x: Float32Array, rows: number, nHeads: number, headDim: number, ld: number, positions: Int32Array,
     theta: number, simd?: string): Float32Array;
   embedRows(table: Float32Array | Uint16Array, type: EmbedType, dim: number, ids: Int32Array,
@@ -125,11 +124,6 @@ export function add(a: Float32Array, b: Float32Array, simd?: SimdVariantName): F
 /** x · s, elementwise. */
 export function scale(x: Float32Array, s: number, simd?: SimdVariantName): Float32Array {
   return addon.scale(x, s, simd);
-}
-
-/** Row-wise softmax over `dim` elements of each row; the rest of the input (stride gaps) is copied unchanged. */
-export function softmax(x: Float32Array, shape: RowsShape, simd?: SimdVariantName): Float32Array {
-  return addon.softmax(x, rowsOf(x, shape), shape.dim, shape.ld ?? shape.dim, simd);
 }
 
 /** Layout and rotation of a NeoX RoPE call. */

@@ -9,23 +9,48 @@
 //
 // Conventions: activations are F32, row-major, with explicit row strides (in elements).
 // Weights are used in place from the mmapped GGUF in its dim order: a weight of PyTorch shape
-// [m, k] has ggml dims [k, m], i.e. m rows of k contiguous elements of type `wtype`.
+// [m, k] has ggml dims [k, m], i.e. m rows of k contiguous elements of type `wtype`, stored as
+// weight_types.h says.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "weight_types.h"
+
 namespace pg {
 
 class ThreadPool;
 
-// ggml type ids of the weight types the kernels read.
-enum DType : int32_t { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 30 };
-
 enum MaskMode : int32_t {
   MASK_FULL = 0,    // every query sees every key (vision tower)
-  MASK_CAUSAL = 1,  // query at position p sees keys at positions <= p
-  MASK_PREFIX = 2,  // keys at positions < prefix_len are seen by all; causal after (PaliGemma)
+  MASK_PREFIX = 2,  // keys at positions < prefix_len are seen by all; causal after (PaliGemma;
+                    // prefix_len 0 is plain causal attention)
+};
+
+// y[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m] when bias != nullptr). x and y are F32 with row strides
+// ldx / ldy (elements); w is m rows of k elements of type wtype, used in place. y must not overlap
+// x, w or bias. wtype must be a type of weight_types.h (callers check it: the kernels do not).
+struct MatmulArgs {
+  const float* x;
+  size_t ldx;
+  const void* w;
+  DType wtype;
+  const float* bias;
+  float* y;
+  size_t ldy;
+  size_t n, k, m;
+};
+
+// One weight type's kernels in one variant: a row of the variant's kernel rows, which list every
+// type of weight_types.h in the same order (checked at compile time; see weight_types.h on adding
+// a type).
+struct TypeKernels {
+  DType type;
+  // out[0, n) = the first n elements of `row` widened to F32 (n a multiple of the type's block).
+  void (*to_f32)(const void* row, size_t n, float* out);
+  void (*gemm)(ThreadPool* pool, const MatmulArgs& a);
+  void (*gemv)(ThreadPool* pool, const MatmulArgs& a);
 };
 
 struct AttentionShape {
@@ -46,14 +71,12 @@ struct AttentionShape {
 struct KernelTable {
   const char* name;  // "scalar", "avx2", "avx512", "neon"
 
-  // --- matrix multiply: y[n, m] = x[n, k] · w[m, k]^T (+ bias[m] when bias != nullptr) ---
+  // --- matrix multiply (MatmulArgs), through the weight type's row of kernels ---
   // Many rows (prefill, vision): blocked/packed GEMM.
-  void (*gemm)(ThreadPool* pool, const float* x, size_t ldx, const void* w, DType wtype, const float* bias,
-               float* y, size_t ldy, size_t n, size_t k, size_t m);
+  void (*gemm)(ThreadPool* pool, const MatmulArgs& a);
   // One or a few rows (decoding): streaming GEMV, each weight byte read from memory once whatever n
   // is; each row of y gets the same bits as it would alone (n = 1).
-  void (*gemv)(ThreadPool* pool, const float* x, size_t ldx, const void* w, DType wtype, const float* bias,
-               float* y, size_t ldy, size_t n, size_t k, size_t m);
+  void (*gemv)(ThreadPool* pool, const MatmulArgs& a);
 
   // --- attention: out = softmax(scale · q kᵀ + mask) v, per head; q/k/v/out as AttentionShape says ---
   void (*attention)(ThreadPool* pool, const AttentionShape& s, const float* q, const float* k, const float* v,
@@ -77,8 +100,6 @@ struct KernelTable {
   void (*geglu)(const float* gate, const float* up, float* y, size_t n);  // y = gelu_tanh(gate) * up
   void (*add)(const float* a, const float* b, float* y, size_t n);
   void (*scale)(const float* x, float s, float* y, size_t n);
-  // row-wise softmax over dim, in place
-  void (*softmax)(float* x, size_t ld, size_t n, size_t dim);
 
   // NeoX RoPE (rotate-half) in place: n rows with stride ld, each holding n_heads heads of head_dim;
   // row i rotated by positions[i] with frequencies theta^(-2j/head_dim).

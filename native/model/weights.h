@@ -28,7 +28,7 @@ constexpr size_t kMaxGemvRows = 8;
 inline void matmul(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const Weight& w,
                    const float* bias, float* y, size_t ldy, size_t n) {
   auto fn = n <= kMaxGemvRows ? k->gemv : k->gemm;
-  fn(pool, x, ldx, w.data, w.type, bias, y, ldy, n, w.cols(), w.rows());
+  fn(pool, MatmulArgs{x, ldx, w.data, w.type, bias, y, ldy, n, w.cols(), w.rows()});
 }
 
 }  // namespace pg

@@ -108,19 +108,6 @@ export function geluTanhRef(x: number): number {
   return x / (1 + Math.exp(-2 * u));
 }
 
-/** Row-wise softmax over dim; packed [rows][dim]. */
-export function softmaxRef(x: Float32Array, rows: number, dim: number, ld = dim): Float64Array {
-  const y = new Float64Array(rows * dim);
-  for (let r = 0; r < rows; r++) {
-    let max = -Infinity;
-    for (let i = 0; i < dim; i++) max = Math.max(max, x[r * ld + i]);
-    let sum = 0;
-    for (let i = 0; i < dim; i++) sum += y[r * dim + i] = Math.exp(x[r * ld + i] - max);
-    for (let i = 0; i < dim; i++) y[r * dim + i] /= sum;
-  }
-  return y;
-}
-
 /** NeoX rotate-half RoPE; same layout (stride ld) as x, untouched gaps copied. */
 export function ropeNeoxRef(x: Float32Array, nHeads: number, headDim: number, ld: number, positions: Int32Array,
   theta: number): Float64Array {

@@ -1,0 +1,70 @@
+// The weight-type table: everything the loader and the kernels know about how a weight is stored,
+// in the spirit of ggml's type traits. No other file knows a type's size.
+//
+// A weight is `rows` rows of `cols` elements (ggml ne0 = cols, contiguous); a row is cols / block
+// blocks of block_bytes bytes each. The float types have blocks of one element; a quantized type packs
+// a block of 32 or 256 elements with its scales (llama.cpp's layouts, e.g. Q8_0: an F16 scale and 32
+// int8 values, 34 bytes).
+//
+// Adding a weight type (say Q8_0):
+//   1. its ggml id in DType, and a row in kWeightTypes below: block size in elements, bytes per block,
+//      the alignment its loads need, and the type the activations are converted to for its dot
+//      products (`activation`: F32 for the float types, which multiply F32 activations as they are;
+//      Q8_0 for 32-element blocks and Q8_K for 256-element blocks, quantized on the fly per block);
+//   2. in every ISA, a row in that variant's kernel rows (`type_kernels` in native/kernels/impl/matmul.inc):
+//      how to widen a row to F32 (embedding lookups) and the GEMM and GEMV that read its blocks; the
+//      scalar variant's row is the reference the SIMD rows are tested against;
+//   3. its name in the kernel tests' type list (test/kernels-matmul.test.ts).
+// The loader (native/model/load.cc) then accepts the type for any `weight` tensor, and the model loops
+// reach its kernels through matmul() (native/model/weights.h) without a change.
+//
+// Included by the ISA-specific translation units: everything here has internal linkage (see
+// kernels.h on why nothing may be shared between them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pg {
+
+// ggml type ids (ggml.h's enum ggml_type) of the weight types the kernels read.
+enum DType : int32_t { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 30 };
+
+struct WeightType {
+  DType id;
+  const char* name;      // ggml's name ("F16"); lowercase in the kernel bindings ("f16")
+  uint32_t block;        // elements per block; a row's length must be a multiple of it
+  uint32_t block_bytes;  // bytes per block
+  uint32_t align;        // bytes a tensor's data must be aligned to (its widest scalar load)
+  DType activation;      // what activations are converted to for the dot products with this type
+};
+
+static constexpr WeightType kWeightTypes[] = {
+    {DT_F32, "F32", 1, 4, 4, DT_F32},
+    {DT_F16, "F16", 1, 2, 2, DT_F32},
+    {DT_BF16, "BF16", 1, 2, 2, DT_F32},
+};
+
+constexpr size_t kWeightTypeCount = sizeof(kWeightTypes) / sizeof(kWeightTypes[0]);
+
+// The position of ggml type `id` in kWeightTypes (and in each variant's kernel rows);
+// kWeightTypeCount when no kernel reads that type.
+static constexpr size_t weight_type_index(int64_t id) {
+  size_t i = 0;
+  while (i < kWeightTypeCount && kWeightTypes[i].id != id) i++;
+  return i;
+}
+
+// The row of ggml type `id`, or nullptr when no kernel reads that type.
+static constexpr const WeightType* find_weight_type(int64_t id) {
+  const size_t i = weight_type_index(id);
+  return i < kWeightTypeCount ? &kWeightTypes[i] : nullptr;
+}
+
+// The row of a type the table has (every DType has one).
+static constexpr const WeightType& weight_type(DType id) { return kWeightTypes[weight_type_index(id)]; }
+
+// Bytes of `n` elements of type `t`; n must be a multiple of t.block.
+static constexpr size_t row_bytes(const WeightType& t, size_t n) { return n / t.block * t.block_bytes; }
+
+}  // namespace pg
