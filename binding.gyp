@@ -28,6 +28,8 @@
         "native/image/resize.cc",
         "native/bind_model.cc",
         "native/model/gemma.cc",
+        "native/model/paligemma.cc",
+        "native/model/load.cc",
         "native/model/siglip.cc",
         "native/model/mapped_file.cc",
         "native/kernels/scalar/table.cc",

@@ -1,6 +1,6 @@
-// The model handle: mapped GGUF files, the SigLIP and Gemma loops, a thread pool and kernel
-// table of its own. Every heavy call runs off the JS thread and returns a Promise; calls on one
-// model must not overlap (lib/model serialises them; a call while busy is rejected here).
+// The NativeModel class (lib/native.ts types it): argument conversion and Promises around
+// native/model/paligemma.h. Every heavy call runs off the JS thread; calls on one model must not
+// overlap (lib/model serialises them; a call while busy is rejected here).
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -10,187 +10,55 @@
 #include "async.h"
 #include "bind.h"
 #include "kernels/variants.h"
-#include "model/gemma.h"
-#include "model/mapped_file.h"
-#include "model/siglip.h"
+#include "model/load.h"
 
 namespace pg {
 namespace {
 
-// Most images per vision batch and sequences per model (each sequence owns a KV cache).
-constexpr size_t kMaxBatch = 64;
+// ---- the spec: JS values to plain ones; load.cc checks what they say ----
 
-// ---- spec parsing: every failure is a JS exception naming the field or tensor ----
+double NumberOr(const Napi::Value& v, double fallback) { return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback; }
 
-double NumberField(const Napi::Object& o, const char* key, const std::string& where) {
-  const Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), where + "." + key + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int IntField(const Napi::Object& o, const char* key, const std::string& where, int min = 1) {
-  const double d = NumberField(o, key, where);
-  if (!(d >= min) || d > 1 << 30 || d != std::floor(d))
-    throw Napi::RangeError::New(o.Env(), where + "." + key + " must be an integer >= " + std::to_string(min));
-  return static_cast<int>(d);
-}
-
-std::string ShapeString(const int64_t* ne, int n) {
-  std::string s = "[";
-  for (int i = 0; i < n; i++) s += (i ? ", " : "") + std::to_string(ne[i]);
-  return s + "]";
-}
-
-// Resolves tensors of one mapped file from {name: {offset, type, dims}} and checks their shapes.
-class TensorSource {
- public:
-  TensorSource(Napi::Object tensors, const MappedFile& file) : tensors_(tensors), file_(file) {}
-
-  // The tensor `name`, which must have exactly the ggml dims `expected` (ne0 first).
-  Weight get(const std::string& name, std::initializer_list<int64_t> expected, bool f32_only = false) const {
-    Napi::Env env = tensors_.Env();
-    const Napi::Value v = tensors_.Get(name);
-    if (!v.IsObject()) throw Napi::Error::New(env, file_.path() + ": missing tensor " + name);
-    const Napi::Object t = v.As<Napi::Object>();
-    const int type = IntField(t, "type", name, 0);
-    const WeightType* wt = find_weight_type(type);
-    if (!wt) {
-      std::string known;
-      for (const WeightType& k : kWeightTypes) known += (known.empty() ? "" : ", ") + std::string(k.name);
-      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " has ggml type " + std::to_string(type) +
-                                      "; the kernels read " + known);
-    }
-    if (f32_only && wt->id != DT_F32)
-      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " must be F32");
-    const Napi::Value dv = t.Get("dims");
-    if (!dv.IsArray()) throw Napi::TypeError::New(env, name + ".dims must be an array");
-    const Napi::Array dims = dv.As<Napi::Array>();
-    Weight w;
-    w.type = wt->id;
-    int64_t got[4] = {1, 1, 1, 1};
-    const uint32_t nd = dims.Length();
-    if (nd < 1 || nd > 4) throw Napi::Error::New(env, name + ": expected 1..4 dims");
-    for (uint32_t i = 0; i < nd; i++) {
-      const Napi::Value d = dims.Get(i);
-      if (!d.IsNumber() || d.As<Napi::Number>().DoubleValue() < 1 || d.As<Napi::Number>().DoubleValue() > 1e12)
-        throw Napi::Error::New(env, name + ": bad dimension");
-      got[i] = static_cast<int64_t>(d.As<Napi::Number>().DoubleValue());
-    }
-    int64_t want[4] = {1, 1, 1, 1};
-    int i = 0;
-    for (int64_t e : expected) want[i++] = e;
-    for (int j = 0; j < 4; j++) {
-      if (got[j] != want[j])
-        throw Napi::Error::New(env, file_.path() + ": tensor " + name + " has shape " +
-                                        ShapeString(got, static_cast<int>(nd)) + ", expected " +
-                                        ShapeString(want, static_cast<int>(expected.size())));
-    }
-    if (got[0] % wt->block != 0)
-      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " has rows of " + std::to_string(got[0]) +
-                                      " elements, not a multiple of " + wt->name + "'s block of " + std::to_string(wt->block));
-    const double offset = NumberField(t, "offset", name);
-    const size_t bytes = static_cast<size_t>(got[1] * got[2] * got[3]) * row_bytes(*wt, static_cast<size_t>(got[0]));
-    if (!(offset >= 0) || offset + static_cast<double>(bytes) > static_cast<double>(file_.size()))
-      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " lies outside the file");
-    if (static_cast<size_t>(offset) % wt->align != 0)
-      throw Napi::Error::New(env, file_.path() + ": tensor " + name + " is misaligned");
-    w.data = file_.data() + static_cast<size_t>(offset);
-    for (int j = 0; j < 4; j++) w.ne[j] = got[j];
-    return w;
+// {path, config: {key: number}, tensors: {name: {offset, type, dims}}}
+std::unique_ptr<PartSpec> ReadPart(const Napi::Value& value, const char* what) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw Napi::TypeError::New(env, std::string("spec.") + what + " must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  if (!o.Get("path").IsString()) throw Napi::TypeError::New(env, std::string("spec.") + what + ".path must be a string");
+  if (!o.Get("config").IsObject() || !o.Get("tensors").IsObject())
+    throw Napi::TypeError::New(env, std::string("spec.") + what + ".config and .tensors must be objects");
+  auto part = std::make_unique<PartSpec>();
+  part->path = o.Get("path").As<Napi::String>().Utf8Value();
+  const Napi::Object config = o.Get("config").As<Napi::Object>();
+  const Napi::Array keys = config.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    part->config[key] = NumberOr(config.Get(key), NAN);
   }
-
- private:
-  Napi::Object tensors_;
-  const MappedFile& file_;
-};
-
-GemmaConfig ParseGemmaConfig(const Napi::Object& c) {
-  GemmaConfig g;
-  g.n_layers = IntField(c, "nLayers", "text");
-  g.hidden = IntField(c, "hidden", "text");
-  g.n_heads = IntField(c, "nHeads", "text");
-  g.n_kv_heads = IntField(c, "nKvHeads", "text");
-  g.head_dim = IntField(c, "headDim", "text");
-  g.ffn = IntField(c, "ffn", "text");
-  g.vocab = IntField(c, "vocab", "text");
-  g.context = IntField(c, "context", "text");
-  g.eps = static_cast<float>(NumberField(c, "eps", "text"));
-  g.rope_theta = static_cast<float>(NumberField(c, "ropeTheta", "text"));
-  if (g.n_heads % g.n_kv_heads != 0 || g.head_dim % 2 != 0)
-    throw Napi::RangeError::New(c.Env(), "text: nHeads must be a multiple of nKvHeads and headDim even");
-  return g;
-}
-
-GemmaWeights LoadGemmaWeights(const GemmaConfig& c, const TensorSource& t) {
-  const int64_t H = c.hidden, Q = int64_t(c.n_heads) * c.head_dim, KV = int64_t(c.n_kv_heads) * c.head_dim;
-  GemmaWeights w;
-  w.token_embd = t.get("token_embd.weight", {H, c.vocab});
-  w.output_norm = t.get("output_norm.weight", {H}, true);
-  for (int i = 0; i < c.n_layers; i++) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    GemmaLayer L;
-    L.attn_norm = t.get(p + "attn_norm.weight", {H}, true);
-    L.attn_q = t.get(p + "attn_q.weight", {H, Q});
-    L.attn_k = t.get(p + "attn_k.weight", {H, KV});
-    L.attn_v = t.get(p + "attn_v.weight", {H, KV});
-    L.attn_output = t.get(p + "attn_output.weight", {Q, H});
-    L.ffn_norm = t.get(p + "ffn_norm.weight", {H}, true);
-    L.ffn_gate = t.get(p + "ffn_gate.weight", {H, c.ffn});
-    L.ffn_up = t.get(p + "ffn_up.weight", {H, c.ffn});
-    L.ffn_down = t.get(p + "ffn_down.weight", {c.ffn, H});
-    w.layers.push_back(L);
+  const Napi::Object tensors = o.Get("tensors").As<Napi::Object>();
+  const Napi::Array names = tensors.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    const std::string name = names.Get(i).ToString().Utf8Value();
+    const Napi::Value t = tensors.Get(name);
+    if (!t.IsObject()) continue;  // reported as missing
+    const Napi::Object to = t.As<Napi::Object>();
+    TensorSpec spec{NumberOr(to.Get("offset"), NAN), NumberOr(to.Get("type"), NAN), {}};
+    if (to.Get("dims").IsArray()) {
+      const Napi::Array dims = to.Get("dims").As<Napi::Array>();
+      for (uint32_t d = 0; d < dims.Length() && d < 8; d++) spec.dims.push_back(NumberOr(dims.Get(d), NAN));
+    }
+    part->tensors[name] = std::move(spec);
   }
-  return w;
+  return part;
 }
 
-SiglipConfig ParseSiglipConfig(const Napi::Object& c) {
-  SiglipConfig s;
-  s.image_size = IntField(c, "imageSize", "vision");
-  s.patch = IntField(c, "patchSize", "vision");
-  s.hidden = IntField(c, "hidden", "vision");
-  s.n_heads = IntField(c, "nHeads", "vision");
-  s.ffn = IntField(c, "ffn", "vision");
-  s.n_layers = IntField(c, "nLayers", "vision");
-  s.projection_dim = IntField(c, "projectionDim", "vision");
-  s.eps = static_cast<float>(NumberField(c, "eps", "vision"));
-  if (s.image_size % s.patch != 0 || s.hidden % s.n_heads != 0)
-    throw Napi::RangeError::New(c.Env(), "vision: imageSize must be a multiple of patchSize, hidden of nHeads");
-  return s;
-}
-
-// Tensor names follow docs/FORMAT.md; lib/model/files.ts maps the variants seen in the wild onto them.
-SiglipWeights LoadSiglipWeights(const SiglipConfig& c, const TensorSource& t) {
-  const int64_t H = c.hidden, F = c.ffn, P = c.patch;
-  SiglipWeights w;
-  w.patch_w = t.get("v.patch_embd.weight", {P, P, c.channels, H});
-  w.patch_b = t.get("v.patch_embd.bias", {H}, true);
-  w.position = t.get("v.position_embd.weight", {H, c.n_patches()}, true);
-  for (int i = 0; i < c.n_layers; i++) {
-    const std::string p = "v.blk." + std::to_string(i) + ".";
-    SiglipLayer L;
-    L.ln1_w = t.get(p + "ln1.weight", {H}, true);
-    L.ln1_b = t.get(p + "ln1.bias", {H}, true);
-    L.q_w = t.get(p + "attn_q.weight", {H, H});
-    L.q_b = t.get(p + "attn_q.bias", {H}, true);
-    L.k_w = t.get(p + "attn_k.weight", {H, H});
-    L.k_b = t.get(p + "attn_k.bias", {H}, true);
-    L.v_w = t.get(p + "attn_v.weight", {H, H});
-    L.v_b = t.get(p + "attn_v.bias", {H}, true);
-    L.out_w = t.get(p + "attn_out.weight", {H, H});
-    L.out_b = t.get(p + "attn_out.bias", {H}, true);
-    L.ln2_w = t.get(p + "ln2.weight", {H}, true);
-    L.ln2_b = t.get(p + "ln2.bias", {H}, true);
-    L.fc1_w = t.get(p + "ffn_up.weight", {H, F});
-    L.fc1_b = t.get(p + "ffn_up.bias", {F}, true);
-    L.fc2_w = t.get(p + "ffn_down.weight", {F, H});
-    L.fc2_b = t.get(p + "ffn_down.bias", {H}, true);
-    w.layers.push_back(L);
-  }
-  w.post_ln_w = t.get("v.post_ln.weight", {H}, true);
-  w.post_ln_b = t.get("v.post_ln.bias", {H}, true);
-  w.proj_w = t.get("mm.0.weight", {H, c.projection_dim});
-  w.proj_b = t.get("mm.0.bias", {c.projection_dim}, true);
-  return w;
+// A LoadError as a JS Error with `code` and `path` (lib/model turns it into a ModelFilesError).
+Napi::Error LoadErrorJs(Napi::Env env, const LoadError& e) {
+  Napi::Error error = Napi::Error::New(env, e.path + ": " + e.what());
+  error.Set("code", Napi::String::New(env, e.code));
+  error.Set("path", Napi::String::New(env, e.path));
+  return error;
 }
 
 Napi::Float32Array ToJs(Napi::Env env, const float* data, size_t n) {
@@ -199,12 +67,24 @@ Napi::Float32Array ToJs(Napi::Env env, const float* data, size_t n) {
   return a;
 }
 
+// An optional integer option `key` of `o` in [min, max].
+int IntOption(const Napi::Object& o, const char* key, int fallback, int min, int max) {
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  const double d = NumberOr(v, NAN);
+  if (!(d >= min && d <= max) || d != std::floor(d))
+    throw Napi::RangeError::New(o.Env(), std::string("opts.") + key + " must be an integer in " + std::to_string(min) +
+                                             ".." + std::to_string(max));
+  return static_cast<int>(d);
+}
+
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod<&ModelWrap::EncodeImages>("encodeImages"),
                         InstanceMethod<&ModelWrap::Prefill>("prefill"),
+                        InstanceMethod<&ModelWrap::ContinuePrefill>("continuePrefill"),
                         InstanceMethod<&ModelWrap::Decode>("decode"),
                         InstanceMethod<&ModelWrap::ReleaseSequences>("releaseSequences"),
                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
@@ -216,58 +96,50 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativeModel(spec): spec must be an object");
-    const Napi::Object spec = info[0].As<Napi::Object>();
-    const int threads = spec.Get("threads").IsNumber() ? IntField(spec, "threads", "spec", 0) : 0;
-    kernels_ = default_variant().table();
-    if (spec.Get("simd").IsString()) {
+    const Napi::Object o = info[0].As<Napi::Object>();
+    ModelSpec spec;
+    spec.kernels = default_variant().table();
+    if (o.Get("simd").IsString()) {
       std::string error;
-      const Variant* v = find_variant(spec.Get("simd").As<Napi::String>().Utf8Value(), error);
+      const Variant* v = find_variant(o.Get("simd").As<Napi::String>().Utf8Value(), error);
       if (!v) throw Napi::Error::New(env, error);
-      kernels_ = v->table();
+      spec.kernels = v->table();
     }
-    const bool lock = spec.Get("lockMemory").ToBoolean();
+    if (!o.Get("threads").IsUndefined()) spec.threads = IntOption(o, "threads", 0, 0, 1024);
+    spec.lock_memory = o.Get("lockMemory").ToBoolean();
+    spec.text = ReadPart(o.Get("text"), "text");
+    spec.vision = ReadPart(o.Get("vision"), "vision");
+    kernels_ = spec.kernels;
     try {
-      if (spec.Get("text").IsObject()) {
-        const Napi::Object t = spec.Get("text").As<Napi::Object>();
-        text_file_ = std::make_unique<MappedFile>(t.Get("path").ToString().Utf8Value());
-        const GemmaConfig c = ParseGemmaConfig(t.Get("config").As<Napi::Object>());
-        gemma_ = std::make_unique<GemmaModel>(c, LoadGemmaWeights(c, TensorSource(t.Get("tensors").As<Napi::Object>(), *text_file_)));
-        if (lock) text_file_->lock();
-      }
-      if (spec.Get("vision").IsObject()) {
-        const Napi::Object v = spec.Get("vision").As<Napi::Object>();
-        vision_file_ = std::make_unique<MappedFile>(v.Get("path").ToString().Utf8Value());
-        const SiglipConfig c = ParseSiglipConfig(v.Get("config").As<Napi::Object>());
-        siglip_ = std::make_unique<SiglipModel>(c, LoadSiglipWeights(c, TensorSource(v.Get("tensors").As<Napi::Object>(), *vision_file_)));
-        if (lock) vision_file_->lock();
-      }
-    } catch (const std::runtime_error& e) {  // file and memory errors; Napi::Error passes through
-      throw Napi::Error::New(env, e.what());
+      model_ = load_paligemma(spec);
+    } catch (const LoadError& e) {
+      throw LoadErrorJs(env, e);
+    } catch (const std::exception& e) {  // std::bad_alloc, a thread that cannot start
+      throw Napi::Error::New(env, std::string("cannot build the model: ") + e.what());
     }
-    pool_ = std::make_unique<ThreadPool>(threads);
   }
 
  private:
   // A job finished: the model is free again, and freed for good if dispose() came meanwhile.
   void Release() {
     busy_ = false;
-    if (disposed_) Free();
+    if (disposed_) model_.reset();
   }
 
-  void Free() {
-    seqs_.clear();
-    gemma_.reset();
-    siglip_.reset();
-    text_file_.reset();
-    vision_file_.reset();
-    pool_.reset();
+  // The model, for a call that needs its text model or its tower; throws when disposed, busy or absent.
+  PaliGemma& Model(Napi::Env env, bool vision) {
+    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
+    if (busy_) throw Napi::Error::New(env, "the model is busy: calls on one model must not overlap");
+    if (vision ? !model_->vision_config() : !model_->text_config())
+      throw Napi::Error::New(env, vision ? "this model has no vision tower (no projector file was loaded)"
+                                         : "this model has no text model");
+    return *model_;
   }
 
-  // Common checks, then runs `work` off the JS thread; `done` builds the result on the JS thread.
+  // Runs `work` off the JS thread; `done` builds the result on the JS thread.
   Napi::Value Run(const Napi::CallbackInfo& info, std::function<void()> work,
                   std::function<Napi::Value(Napi::Env)> done) {
     Napi::Env env = info.Env();
-    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
     if (busy_) throw Napi::Error::New(env, "the model is busy: calls on one model must not overlap");
     busy_ = true;
     // The error is carried to the JS thread so that busy_ is cleared on every path.
@@ -292,9 +164,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // encodeImages(pixels: Float32Array, B × (3, S, S)) -> Promise<{ visionOut, features }>, B × per image.
   Napi::Value EncodeImages(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");  // before the freed parts are looked at
-    if (!siglip_) throw Napi::Error::New(env, "this model has no vision tower (no projector file was loaded)");
-    const SiglipConfig& c = siglip_->config();
+    PaliGemma& model = Model(env, true);
+    const SiglipConfig& c = *model.vision_config();
     const size_t image_pixels = size_t(c.channels) * c.image_size * c.image_size;
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "pixels must be a Float32Array");
     const size_t len = info[0].As<Napi::TypedArray>().ElementLength();
@@ -307,9 +178,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto vision_out = std::make_shared<std::vector<float>>(size_t(n_images) * c.n_patches() * c.hidden);
     auto features = std::make_shared<std::vector<float>>(size_t(n_images) * c.n_patches() * c.projection_dim);
     return Run(
-        info,
-        [this, input, n_images, vision_out, features] {
-          siglip_->encode(kernels_, pool_.get(), input->data(), n_images, vision_out->data(), features->data());
+        info, [&model, input, n_images, vision_out, features] {
+          model.encode_images(input->data(), n_images, vision_out->data(), features->data());
         },
         [vision_out, features](Napi::Env env) {
           auto o = Napi::Object::New(env);
@@ -319,26 +189,38 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         });
   }
 
-  // The sequence with index `i` (an argument), created on first use.
-  GemmaSequence* SequenceArg(const Napi::CallbackInfo& info, size_t index) {
+  // A sequence index argument, below kMaxBatch.
+  static int SequenceArg(const Napi::CallbackInfo& info, size_t index) {
     const size_t i = SizeArg(info, index, "sequence");
     if (i >= kMaxBatch) throw Napi::RangeError::New(info.Env(), "sequence must be below " + std::to_string(kMaxBatch));
-    if (seqs_.size() <= i) seqs_.resize(i + 1);
-    if (!seqs_[i]) seqs_[i] = std::make_unique<GemmaSequence>(gemma_->config());
-    return seqs_[i].get();
+    return static_cast<int>(i);
   }
 
-  // prefill(sequence, imageFeatures: Float32Array | null, ids: Int32Array, opts?: { logitsRows?, capture? })
-  //   -> Promise<{ logits, decoderInput?, layerOut?, finalHidden? }>
-  // Starts `sequence` anew: image rows (features / sqrt(hidden)), then the token rows; every row
-  // × sqrt(hidden); attention is bidirectional over all of them.
+  // The settled value of a prefill call: { done: false } until its last layer has run, then
+  // { done: true, logits, decoderInput?, layerOut?, finalHidden? }.
+  static Napi::Value PrefillResult(Napi::Env env, bool done, const PrefillOutput& out) {
+    auto o = Napi::Object::New(env);
+    o.Set("done", Napi::Boolean::New(env, done));
+    if (!done) return o;
+    o.Set("logits", ToJs(env, out.logits.data(), out.logits.size()));
+    if (const GemmaCapture* cap = out.capture.get()) {
+      o.Set("decoderInput", ToJs(env, cap->decoder_input.data(), cap->decoder_input.size()));
+      o.Set("layerOut", ToJs(env, cap->layer_out.data(), cap->layer_out.size()));
+      o.Set("finalHidden", ToJs(env, cap->final_hidden.data(), cap->final_hidden.size()));
+    }
+    return o;
+  }
+
+  // prefill(sequence, imageFeatures: Float32Array | null, ids: Int32Array,
+  //         opts?: { logitsRows?, capture?, layers? }) -> Promise<PrefillResult>
+  // Starts `sequence` anew with the image rows then the token rows, and runs `layers` layers
+  // (default: all); continuePrefill() runs the rest.
   Napi::Value Prefill(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
-    if (!gemma_) throw Napi::Error::New(env, "this model has no text model");
-    const GemmaConfig& c = gemma_->config();
+    PaliGemma& model = Model(env, false);
+    const GemmaConfig& c = *model.text_config();
     const size_t H = c.hidden;
-    GemmaSequence* seq = SequenceArg(info, 0);
+    const int seq = SequenceArg(info, 0);
     size_t n_img = 0;
     const float* feats = nullptr;
     if (info.Length() > 1 && info[1].IsTypedArray()) {
@@ -361,57 +243,53 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (n > static_cast<size_t>(c.context))
       throw Napi::RangeError::New(env, "prompt of " + std::to_string(n) + " positions exceeds the context length " +
                                            std::to_string(c.context));
-    int logits_rows = 1;
+    int logits_rows = 1, layers = c.n_layers;
     bool capture = false;
     if (info.Length() > 3 && info[3].IsObject()) {
       const Napi::Object o = info[3].As<Napi::Object>();
-      if (o.Get("logitsRows").IsNumber()) logits_rows = IntField(o, "logitsRows", "opts", 0);
+      logits_rows = IntOption(o, "logitsRows", 1, 1, c.context);
+      layers = IntOption(o, "layers", c.n_layers, 1, 1 << 30);
       capture = o.Get("capture").ToBoolean();
     }
     if (static_cast<size_t>(logits_rows) > n) throw Napi::RangeError::New(env, "logitsRows exceeds the number of rows");
 
-    auto input = std::make_shared<std::vector<float>>(n * H);
+    auto features = std::make_shared<std::vector<float>>(feats, feats + n_img * H);
     auto id_copy = std::make_shared<std::vector<int32_t>>(ids, ids + n_ids);
-    if (feats) std::memcpy(input->data(), feats, n_img * H * sizeof(float));
-    auto logits = std::make_shared<std::vector<float>>(size_t(logits_rows) * c.vocab);
-    auto cap = capture ? std::make_shared<GemmaCapture>() : nullptr;
-    auto decoder_input = capture ? std::make_shared<std::vector<float>>() : nullptr;
+    auto out = std::make_shared<PrefillOutput>();
+    auto done = std::make_shared<bool>(false);
     return Run(
         info,
-        [this, seq, input, id_copy, n_img, n, logits, logits_rows, cap, decoder_input] {
-          const GemmaConfig& c = gemma_->config();
-          const size_t H = c.hidden;
-          float* x = input->data();
-          // As the reference does it, in float32: image rows / sqrt(H), then every row × sqrt(H).
-          const float norm = std::sqrt(static_cast<float>(H));
-          for (size_t i = 0; i < n_img * H; i++) x[i] /= norm;
-          gemma_->embed(kernels_, id_copy->data(), static_cast<int>(id_copy->size()), x + n_img * H);
-          kernels_->scale(x, norm, x, n * H);
-          if (decoder_input) decoder_input->assign(x, x + n * H);
-          seq->length = 0;
-          seq->prefix_len = static_cast<int>(n);
-          gemma_->forward(kernels_, pool_.get(), x, static_cast<int>(n), {{seq, 0, static_cast<int>(n)}},
-                          logits->data(), logits_rows, cap.get());
+        [&model, seq, features, id_copy, n_img, layers, logits_rows, capture, out, done] {
+          *done = model.start_prefill(seq, features->data(), static_cast<int>(n_img), id_copy->data(),
+                                      static_cast<int>(id_copy->size()), layers, logits_rows, capture, out.get());
         },
-        [logits, cap, decoder_input](Napi::Env env) {
-          auto o = Napi::Object::New(env);
-          o.Set("logits", ToJs(env, logits->data(), logits->size()));
-          if (cap) {
-            o.Set("decoderInput", ToJs(env, decoder_input->data(), decoder_input->size()));
-            o.Set("layerOut", ToJs(env, cap->layer_out.data(), cap->layer_out.size()));
-            o.Set("finalHidden", ToJs(env, cap->final_hidden.data(), cap->final_hidden.size()));
-          }
-          return o;
-        });
+        [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
+  }
+
+  // continuePrefill(sequence, layers?) -> Promise<PrefillResult>: the next `layers` layers (default:
+  // the rest) of the sequence's prefill in progress.
+  Napi::Value ContinuePrefill(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PaliGemma& model = Model(env, false);
+    const int seq = SequenceArg(info, 0);
+    if (model.slot_state(seq) != PaliGemma::SlotState::kPrefilling)
+      throw Napi::Error::New(env, "continuePrefill(): sequence " + std::to_string(seq) + " has no prefill in progress");
+    const int n_layers = model.text_config()->n_layers;
+    const int layers = info.Length() > 1 && !info[1].IsUndefined() ? static_cast<int>(SizeArg(info, 1, "layers")) : n_layers;
+    if (layers < 1) throw Napi::RangeError::New(env, "layers must be at least 1");
+    auto out = std::make_shared<PrefillOutput>();
+    auto done = std::make_shared<bool>(false);
+    return Run(
+        info, [&model, seq, layers, out, done] { *done = model.continue_prefill(seq, layers, out.get()); },
+        [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
   }
 
   // decode(sequences: Int32Array, ids: Int32Array) -> Promise<Float32Array logits (B × vocab)>:
   // appends ids[b] to sequence sequences[b], all B in one pass over the weights.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (disposed_) throw Napi::Error::New(env, "the model has been disposed");
-    if (!gemma_) throw Napi::Error::New(env, "this model has no text model");
-    const GemmaConfig& c = gemma_->config();
+    PaliGemma& model = Model(env, false);
+    const GemmaConfig& c = *model.text_config();
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray())
       throw Napi::TypeError::New(env, "decode(sequences, ids): both must be Int32Arrays");
     const size_t batch = info[0].As<Napi::TypedArray>().ElementLength();
@@ -420,60 +298,49 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                            " sequences, one id each");
     const int32_t* seq_ids = TypedArrayArg<int32_t>(info, 0, "sequences", batch);
     const int32_t* ids = TypedArrayArg<int32_t>(info, 1, "ids", batch);
-    auto spans = std::make_shared<std::vector<SequenceSpan>>();
-    auto tokens = std::make_shared<std::vector<int32_t>>(ids, ids + batch);
+    auto slots = std::make_shared<std::vector<int>>();
     for (size_t b = 0; b < batch; b++) {
       const int32_t s = seq_ids[b];
-      if (s < 0 || static_cast<size_t>(s) >= seqs_.size() || !seqs_[s] || seqs_[s]->length == 0)
+      const PaliGemma::SlotState state = model.slot_state(s);
+      if (state == PaliGemma::SlotState::kPrefilling)
+        throw Napi::Error::New(env, "decode(): sequence " + std::to_string(s) + " has a prefill in progress");
+      if (state != PaliGemma::SlotState::kReady)
         throw Napi::Error::New(env, "decode(): sequence " + std::to_string(s) + " has no prefill");
-      for (const SequenceSpan& other : *spans)
-        if (other.seq == seqs_[s].get()) throw Napi::Error::New(env, "decode(): sequence " + std::to_string(s) + " appears twice");
-      if (seqs_[s]->length >= c.context)
+      for (int other : *slots)
+        if (other == s) throw Napi::Error::New(env, "decode(): sequence " + std::to_string(s) + " appears twice");
+      if (model.slot_length(s) >= c.context)
         throw Napi::RangeError::New(env, "sequence " + std::to_string(s) + " has reached the context length " +
                                              std::to_string(c.context));
       if (ids[b] < 0 || ids[b] >= c.vocab)
         throw Napi::RangeError::New(env, "token id " + std::to_string(ids[b]) + " is outside the vocabulary");
-      spans->push_back({seqs_[s].get(), static_cast<int>(b), 1});
+      slots->push_back(s);
     }
+    auto tokens = std::make_shared<std::vector<int32_t>>(ids, ids + batch);
     auto logits = std::make_shared<std::vector<float>>(batch * c.vocab);
     return Run(
-        info,
-        [this, spans, tokens, logits] {
-          const GemmaConfig& c = gemma_->config();
-          const int n = static_cast<int>(tokens->size());
-          std::vector<float> x(static_cast<size_t>(n) * c.hidden);
-          gemma_->embed(kernels_, tokens->data(), n, x.data());
-          kernels_->scale(x.data(), std::sqrt(static_cast<float>(c.hidden)), x.data(), x.size());
-          gemma_->forward(kernels_, pool_.get(), x.data(), n, *spans, logits->data(), 1, nullptr);
-        },
+        info, [&model, slots, tokens, logits] { model.decode(*slots, tokens->data(), logits->data()); },
         [logits](Napi::Env env) { return ToJs(env, logits->data(), logits->size()); });
   }
 
-  // releaseSequences(keep): frees the KV caches of sequences >= keep.
+  // releaseSequences(keep): frees the KV caches (and prefills in progress) of sequences >= keep.
   Napi::Value ReleaseSequences(const Napi::CallbackInfo& info) {
     const size_t keep = SizeArg(info, 0, "keep");
     if (busy_) throw Napi::Error::New(info.Env(), "the model is busy");
-    if (seqs_.size() > keep) seqs_.resize(keep);
+    if (model_) model_->release_slots(static_cast<int>(keep < kMaxBatch ? keep : kMaxBatch));
     return info.Env().Undefined();
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     disposed_ = true;
-    if (!busy_) Free();
+    if (!busy_) model_.reset();
     return info.Env().Undefined();
   }
 
   Napi::Value Simd(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels_->name); }
-  Napi::Value Threads(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), pool_ ? pool_->size() : 0);
-  }
+  Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->threads() : 0); }
 
   const KernelTable* kernels_ = nullptr;
-  std::unique_ptr<MappedFile> text_file_, vision_file_;
-  std::unique_ptr<GemmaModel> gemma_;
-  std::vector<std::unique_ptr<GemmaSequence>> seqs_;  // KV caches, by sequence index
-  std::unique_ptr<SiglipModel> siglip_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<PaliGemma> model_;
   bool busy_ = false;
   bool disposed_ = false;
 };

@@ -6,9 +6,11 @@
  * single native method.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, truncateSync, copyFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
 import { GGUFError, type GGUFValue } from '../lib/gguf/index.js';
@@ -141,6 +143,39 @@ describe('loadModel rejects files that do not fit, before mapping them', () => {
     copyFileSync(tiny.textPath, file);
     truncateSync(file, statSync(file).size - 4096);
     await expectLoadError({ model: file }, GGUFError, 'TENSOR_OUT_OF_BOUNDS', /past the end of the file/);
+  });
+});
+
+describe('loadModel maps failures of the native construction to ModelFilesError, naming the file', () => {
+  it('a file gone between validation and mapping: MAP_FAILED', async () => {
+    const file = variant('vanishing.gguf');
+    copyFileSync(tiny.textPath, file);
+    // onProgress('tokenizer') comes after the headers were read and before the weights are mapped.
+    const onProgress = (p: { phase: string }) => p.phase === 'tokenizer' && rmSync(file);
+    const err = await caught(() => loadModel({ model: file, onProgress }));
+    expect(err).toBeInstanceOf(ModelFilesError);
+    expect(err).toBeInstanceOf(PaliGemmaError);
+    expect(err.code).toBe('MAP_FAILED');
+    expect((err as ModelFilesError).path).toBe(file);
+    expect(err.message).toBe(`${file}: cannot open: No such file or directory`);
+  });
+
+  // Root may lock any amount (CAP_IPC_LOCK): then the child drops that capability with setpriv.
+  const root = process.getuid?.() === 0;
+  const noSetpriv = root && spawnSync('setpriv', ['--version']).status !== 0;
+  it.skipIf(noSetpriv)('lockMemory beyond RLIMIT_MEMLOCK: LOCK_FAILED (in a child process with a 64 KiB limit; skipped as root without setpriv)', () => {
+    const script = `const { loadModel } = await import(${JSON.stringify(pathToFileURL(path.resolve('lib/model/paligemma.ts')).href)});
+      try { await loadModel({ model: process.env.MODEL, lockMemory: true }); console.log('locked'); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, path: e.path, message: e.message })); }`;
+    const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+    const shell = `ulimit -l 64 && exec ${node}`;
+    const child = root
+      ? spawnSync('setpriv', ['--bounding-set=-ipc_lock', 'sh', '-c', shell], { env: { ...process.env, MODEL: tiny.textPath }, encoding: 'utf8', timeout: 30_000 })
+      : spawnSync('sh', ['-c', shell], { env: { ...process.env, MODEL: tiny.textPath }, encoding: 'utf8', timeout: 30_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const err = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { name: string; code: string; path: string; message: string };
+    expect(err).toMatchObject({ name: 'ModelFilesError', code: 'LOCK_FAILED', path: tiny.textPath });
+    expect(err.message).toMatch(/cannot lock \d+ bytes in memory \(.*RLIMIT_MEMLOCK is 65536 bytes\)/);
   });
 });
 
@@ -283,26 +318,32 @@ describe('the native handle checks its spec itself (defence in depth)', () => {
   }
   const NativeModel = () => (native as unknown as { NativeModel: new (spec: unknown) => Handle }).NativeModel;
 
-  it('rejects a corrupt spec with an Error naming the tensor or field, never a crash', async () => {
+  it('rejects a corrupt spec with an Error naming the tensor or field, and the file, never a crash', async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a spec being corrupted on purpose
-    const cases: [string, (s: any) => void, RegExp][] = [
-      ['tensor past the end of the file', (s) => (s.text.tensors['blk.1.ffn_up.weight'].offset = 55_640_000), /blk\.1\.ffn_up\.weight lies outside the file/],
-      ['negative offset', (s) => (s.text.tensors['output_norm.weight'].offset = -4), /output_norm\.weight lies outside the file/],
-      ['misaligned offset', (s) => (s.text.tensors['blk.0.attn_norm.weight'].offset += 2), /blk\.0\.attn_norm\.weight is misaligned/],
-      ['missing tensor', (s) => delete s.text.tensors['blk.0.attn_v.weight'], /missing tensor blk\.0\.attn_v\.weight/],
-      ['wrong shape', (s) => (s.text.tensors['blk.0.attn_q.weight'].dims = [48, 95]), /attn_q\.weight has shape \[48, 95\], expected \[48, 96\]/],
-      ['unsupported type', (s) => (s.text.tensors['blk.0.attn_q.weight'].type = 8), /ggml type 8/],
-      ['norm not F32', (s) => (s.text.tensors['output_norm.weight'].type = 1), /output_norm\.weight must be F32/],
-      ['more layers than tensors', (s) => (s.text.config.nLayers = 3), /missing tensor blk\.2\./],
-      ['zero heads', (s) => (s.text.config.nHeads = 0), /nHeads must be an integer >= 1/],
-      ['fractional size', (s) => (s.text.config.hidden = 47.5), /hidden must be an integer/],
-      ['heads not a multiple of KV heads', (s) => (s.text.config.nKvHeads = 3), /multiple of nKvHeads/],
-      ['no such file', (s) => (s.text.path = path.join(dir, 'gone.gguf')), /gone\.gguf: cannot open/],
+    const cases: [string, (s: any) => void, string, RegExp][] = [
+      ['tensor past the end of the file', (s) => (s.text.tensors['blk.1.ffn_up.weight'].offset = 55_640_000), 'BAD_TENSOR', /blk\.1\.ffn_up\.weight lies outside the file/],
+      ['negative offset', (s) => (s.text.tensors['output_norm.weight'].offset = -4), 'BAD_TENSOR', /output_norm\.weight lies outside the file/],
+      ['misaligned offset', (s) => (s.text.tensors['blk.0.attn_norm.weight'].offset += 2), 'BAD_TENSOR', /blk\.0\.attn_norm\.weight is misaligned/],
+      ['missing tensor', (s) => delete s.text.tensors['blk.0.attn_v.weight'], 'MISSING_TENSOR', /missing tensor blk\.0\.attn_v\.weight/],
+      ['wrong shape', (s) => (s.text.tensors['blk.0.attn_q.weight'].dims = [48, 95]), 'BAD_SHAPE', /attn_q\.weight has shape \[48, 95\], expected \[48, 96\]/],
+      ['unsupported type', (s) => (s.text.tensors['blk.0.attn_q.weight'].type = 8), 'BAD_TENSOR', /ggml type 8; the kernels read F32, F16, BF16/],
+      ['norm not F32', (s) => (s.text.tensors['output_norm.weight'].type = 1), 'BAD_TENSOR', /output_norm\.weight must be F32/],
+      ['more layers than tensors', (s) => (s.text.config.nLayers = 3), 'MISSING_TENSOR', /missing tensor blk\.2\./],
+      ['zero heads', (s) => (s.text.config.nHeads = 0), 'BAD_METADATA', /text\.nHeads must be an integer in 1\.\./],
+      ['fractional size', (s) => (s.text.config.hidden = 47.5), 'BAD_METADATA', /text\.hidden must be an integer/],
+      ['a context beyond 2^30', (s) => (s.text.config.context = 2 ** 31), 'BAD_METADATA', /text\.context must be an integer in 1\.\.1073741824/],
+      ['no eps', (s) => delete s.text.config.eps, 'BAD_METADATA', /text\.eps must be a number/],
+      ['heads not a multiple of KV heads', (s) => (s.text.config.nKvHeads = 3), 'BAD_METADATA', /multiple of nKvHeads/],
+      ['no such file', (s) => (s.text.path = path.join(dir, 'gone.gguf')), 'MAP_FAILED', /gone\.gguf: cannot open/],
     ];
-    for (const [what, corrupt, message] of cases) {
+    for (const [what, corrupt, code, message] of cases) {
       const s = await spec();
       corrupt(s);
-      expect(() => new (NativeModel())(s), what).toThrow(message);
+      const err = await caught(() => new (NativeModel())(s));
+      expect(err.message, what).toMatch(message);
+      expect(err.code, what).toBe(code);
+      expect((err as { path?: string }).path, what).toBe(s.text.path);
+      expect(err.message.startsWith(`${s.text.path}: `), what).toBe(true);
     }
     expect(() => new (NativeModel())(null)).toThrow(/spec must be an object/);
     const valid = await spec();

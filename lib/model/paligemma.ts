@@ -11,7 +11,7 @@ import { checkMaxPixels } from '../image/decode.js';
 import { native, checkSimdVariant, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { PaliGemmaError } from '../errors.js';
-import { locateModelFiles, type ModelFiles, type ModelFilesOptions } from './files.js';
+import { ModelFilesError, locateModelFiles, type ModelFiles, type ModelFilesErrorCode, type ModelFilesOptions } from './files.js';
 import { textSpec, visionSpec, type NativeTextSpec, type NativeVisionSpec } from './native-spec.js';
 import { ByteLru, pixelKey } from './cache.js';
 import { checkSampling, createSampler, topK, type SamplingOptions } from './sampling.js';
@@ -179,7 +179,7 @@ interface NativeModel {
     imageFeatures: Float32Array | null,
     ids: Int32Array,
     opts?: { logitsRows?: number; capture?: boolean },
-  ): Promise<{ logits: Float32Array; decoderInput?: Float32Array; layerOut?: Float32Array; finalHidden?: Float32Array }>;
+  ): Promise<{ done: true; logits: Float32Array; decoderInput?: Float32Array; layerOut?: Float32Array; finalHidden?: Float32Array }>;
   /** Appends ids[b] to sequences[b] for all b in one pass; returns B × vocab logits. */
   decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
   releaseSequences(keep: number): void;
@@ -234,15 +234,33 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
   const segmentation =
     options.segmentation === undefined ? undefined : await SegmentationDecoder.load(options.segmentation, { simd });
   const NativeModel = (native as unknown as { NativeModel: NativeModelConstructor }).NativeModel;
-  const handle = new NativeModel({
-    text: textSpec(files.text),
-    vision: files.projector && visionSpec(files.projector),
-    threads: options.threads,
-    simd,
-    lockMemory: options.lockMemory,
-  });
+  let handle: NativeModel;
+  try {
+    handle = new NativeModel({
+      text: textSpec(files.text),
+      vision: files.projector && visionSpec(files.projector),
+      threads: options.threads,
+      simd,
+      lockMemory: options.lockMemory,
+    });
+  } catch (err) {
+    throw nativeLoadError(err);
+  }
   progress('mapped');
   return new PaliGemma(files, tokenizer, handle, options.maxPixels, segmentation, new ByteLru(cacheBytes));
+}
+
+/** Codes of the native model's construction failures (native/model/load.h), all ModelFilesError codes. */
+const NATIVE_LOAD_CODES: ReadonlySet<string> = new Set<ModelFilesErrorCode>([
+  'MAP_FAILED', 'LOCK_FAILED', 'MISSING_TENSOR', 'BAD_TENSOR', 'BAD_SHAPE', 'BAD_METADATA',
+]);
+
+/** A failure of the native model's construction as a ModelFilesError naming the file, when it is one. */
+function nativeLoadError(err: unknown): unknown {
+  const { code, path, message } = (err ?? {}) as { code?: unknown; path?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !NATIVE_LOAD_CODES.has(code) || typeof path !== 'string' || typeof message !== 'string') return err;
+  const text = message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+  return new ModelFilesError(code as ModelFilesErrorCode, text, path);
 }
 
 /** Options of the task methods: generation options plus, for captions, language and detail. */

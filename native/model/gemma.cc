@@ -18,7 +18,6 @@ void GemmaModel::ensure_rows(int n) {
   if (n <= rows_) return;
   const auto& c = config_;
   const size_t rows = static_cast<size_t>(n);
-  x_.resize(rows * c.hidden);
   xb_.resize(rows * c.hidden);
   q_.resize(rows * c.n_heads * c.head_dim);
   kv_.resize(rows * 2 * c.n_kv_heads * c.head_dim);
@@ -34,16 +33,14 @@ void GemmaModel::embed(const KernelTable* k, const int32_t* ids, int n, float* o
   k->embed_rows(w_.token_embd.data, w_.token_embd.type, config_.hidden, ids, n, out, config_.hidden);
 }
 
-void GemmaModel::forward(const KernelTable* k, ThreadPool* pool, const float* input, int n,
-                         const std::vector<SequenceSpan>& spans, float* logits, int all_logits,
-                         GemmaCapture* capture) {
+void GemmaModel::run_layers(const KernelTable* k, ThreadPool* pool, float* x, int n,
+                            const std::vector<SequenceSpan>& spans, int first, int end, GemmaCapture* capture) {
   const auto& c = config_;
   const size_t H = c.hidden, QD = static_cast<size_t>(c.n_heads) * c.head_dim;
   const size_t KVD = static_cast<size_t>(c.n_kv_heads) * c.head_dim, F = c.ffn;
   ensure_rows(n);
-  float *x = x_.data(), *xb = xb_.data(), *q = q_.data(), *att = att_.data();
+  float *xb = xb_.data(), *q = q_.data(), *att = att_.data();
   float *kn = kv_.data(), *vn = kv_.data() + static_cast<size_t>(n) * KVD;  // this pass's new keys, values
-  std::memcpy(x, input, sizeof(float) * n * H);
   // Hugging Face's PaliGemma numbers positions from 1; RoPE only sees differences, but matching
   // the reference keeps the rounding identical.
   for (const SequenceSpan& s : spans)
@@ -60,7 +57,7 @@ void GemmaModel::forward(const KernelTable* k, ThreadPool* pool, const float* in
   shape.mask = MASK_PREFIX;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
-  for (int l = 0; l < c.n_layers; l++) {
+  for (int l = first; l < end; l++) {
     const GemmaLayer& L = w_.layers[l];
 
     // self-attention: the new keys and values join each sequence's cache
@@ -94,16 +91,25 @@ void GemmaModel::forward(const KernelTable* k, ThreadPool* pool, const float* in
 
     if (capture) std::memcpy(capture->layer_out.data() + static_cast<size_t>(l) * n * H, x, sizeof(float) * n * H);
   }
+}
+
+void GemmaModel::finish(const KernelTable* k, ThreadPool* pool, const float* x, int n,
+                        const std::vector<SequenceSpan>& spans, float* logits, int logits_rows,
+                        GemmaCapture* capture) {
+  const auto& c = config_;
+  const size_t H = c.hidden;
+  ensure_rows(n);
+  float* xb = xb_.data();
   for (const SequenceSpan& s : spans) s.seq->length += s.n_rows;
 
   pooled_rmsnorm(k, pool, x, H, w_.output_norm.f32(), xb, H, n, H, c.eps);
   if (capture) capture->final_hidden.assign(xb, xb + static_cast<size_t>(n) * H);
 
   // logits: every requested row of a single span, else each span's last row
-  if (all_logits > 1 && spans.size() == 1) {
+  if (logits_rows > 1 && spans.size() == 1) {
     const SequenceSpan& s = spans[0];
-    const size_t first = static_cast<size_t>(s.first_row + s.n_rows - all_logits);
-    matmul(k, pool, xb + first * H, H, w_.token_embd, nullptr, logits, c.vocab, all_logits);
+    const size_t first = static_cast<size_t>(s.first_row + s.n_rows - logits_rows);
+    matmul(k, pool, xb + first * H, H, w_.token_embd, nullptr, logits, c.vocab, logits_rows);
     return;
   }
   float* last = last_.data();

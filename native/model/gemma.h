@@ -1,6 +1,7 @@
 // The Gemma decoder of PaliGemma: layer loop over the kernel table, with per-sequence KV caches.
-// One forward pass runs rows of one or several sequences together, so a batched decode step reads
-// every weight once for the whole batch.
+// One pass runs rows of one or several sequences together, so a batched decode step reads every
+// weight once for the whole batch. A pass may run its layers in several calls (a prefill that gives
+// way to decode steps in between), the rows' residual stream kept by the caller.
 #pragma once
 
 #include <cstdlib>
@@ -40,11 +41,12 @@ struct GemmaWeights {
 
 // One sequence's KV cache: (n_layers, context, n_kv_heads*head_dim) for keys and for values.
 // calloc'd, so pages are only touched as positions fill (first touch is slow on some machines).
+// The constructor is the one place that sizes and allocates it.
 class GemmaSequence {
  public:
   explicit GemmaSequence(const GemmaConfig& c);
 
-  int length = 0;       // positions filled
+  int length = 0;       // positions filled (a pass's rows count once its last layer has run)
   int prefix_len = 0;   // positions every later position may attend to bidirectionally
   float* keys(int layer) const { return k_.get() + static_cast<size_t>(layer) * layer_stride_; }
   float* values(int layer) const { return v_.get() + static_cast<size_t>(layer) * layer_stride_; }
@@ -66,8 +68,9 @@ struct SequenceSpan {
 
 // Optional copies of intermediate activations, for tests and tooling.
 struct GemmaCapture {
-  std::vector<float> layer_out;     // (n_layers, n, hidden): residual stream after each layer
-  std::vector<float> final_hidden;  // (n, hidden): after the final norm
+  std::vector<float> decoder_input;  // (n, hidden): the rows fed to the first layer
+  std::vector<float> layer_out;      // (n_layers, n, hidden): residual stream after each layer
+  std::vector<float> final_hidden;   // (n, hidden): after the final norm
 };
 
 class GemmaModel {
@@ -76,14 +79,22 @@ class GemmaModel {
 
   const GemmaConfig& config() const { return config_; }
 
-  // Runs n input rows x (n, hidden), already scaled by sqrt(hidden), each continuing its span's
-  // sequence at the next positions. Within a span, rows attend to the sequence's positions below
-  // max(prefix_len, own position + 1), where a span's prefix_len is set by the caller on the
-  // sequence (a prefill sets it to its own length: PaliGemma's bidirectional prefix). Writes the
-  // logits of each span's last row to `logits` ((spans, vocab)), or of the last `all_logits` rows
-  // of a single span when all_logits > 1; fills `capture` when given.
-  void forward(const KernelTable* k, ThreadPool* pool, const float* x, int n, const std::vector<SequenceSpan>& spans,
-               float* logits, int all_logits, GemmaCapture* capture);
+  // A pass over n rows x (n, hidden), already scaled by sqrt(hidden), each continuing its span's
+  // sequence at the next positions: run_layers() for every layer, in one call or several, then
+  // finish(). Within a span, rows attend to the sequence's positions below max(prefix_len, own
+  // position + 1), where a span's prefix_len is set by the caller on the sequence (a prefill sets
+  // it to its own length: PaliGemma's bidirectional prefix). Between the calls of one pass, other
+  // passes may run on other sequences.
+
+  // Runs layers [first, end) on x in place (the residual stream); fills capture->layer_out.
+  void run_layers(const KernelTable* k, ThreadPool* pool, float* x, int n, const std::vector<SequenceSpan>& spans,
+                  int first, int end, GemmaCapture* capture);
+
+  // After the last layer: the spans' sequences take their rows, and `logits` gets the logits of each
+  // span's last row ((spans, vocab)), or of the last `logits_rows` rows of a single span when
+  // logits_rows > 1. Fills capture->final_hidden.
+  void finish(const KernelTable* k, ThreadPool* pool, const float* x, int n, const std::vector<SequenceSpan>& spans,
+              float* logits, int logits_rows, GemmaCapture* capture);
 
   // Token embedding rows (n, hidden), not yet scaled by sqrt(hidden).
   void embed(const KernelTable* k, const int32_t* ids, int n, float* out) const;
@@ -94,7 +105,7 @@ class GemmaModel {
   GemmaConfig config_;
   GemmaWeights w_;
   int rows_ = 0;  // rows the scratch buffers hold
-  std::vector<float> x_, xb_, q_, kv_, att_, gate_, up_, last_;
+  std::vector<float> xb_, q_, kv_, att_, gate_, up_, last_;  // (rows, ...) scratch of one call
   std::vector<int32_t> positions_;
 };
 
