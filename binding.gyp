@@ -1,5 +1,10 @@
 # node-gyp build (used by `npm install` when no prebuild matches). CMakeLists.txt builds the
-# same sources for development; keep the two source lists in step.
+# same targets from the same source lists; keep the two in step.
+#
+# Two addons share one core library: `paligemma` (build/Release/paligemma.node) is what the package
+# loads; `paligemma_test` (build/Release/paligemma_test.so) holds the kernel bindings and hooks that
+# only tests and benchmarks load. It is not named .node because node-gyp-build and prebuildify take
+# the first .node file in build/Release, whichever it is; lib/native.ts loads it with process.dlopen.
 {
   "target_defaults": {
     "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fvisibility=hidden"],
@@ -15,18 +20,30 @@
   "targets": [
     {
       "target_name": "paligemma",
+      "sources": ["native/addon.cc"],
+      "dependencies": ["paligemma_core"]
+    },
+    {
+      "target_name": "paligemma_test",
+      # After node-gyp's own target_conditions, which set .node.
+      "target_conditions": [["_type=='loadable_module'", { "product_extension": "so" }]],
+      "sources": ["native/testing/addon.cc", "native/testing/bind_matmul.cc", "native/testing/bind_ops.cc"],
+      "dependencies": ["paligemma_core"]
+    },
+    {
+      "target_name": "paligemma_core",
+      "type": "static_library",
       "sources": [
-        "native/addon.cc",
         "native/bind.cc",
+        "native/bind_runtime.cc",
         "native/bind_matmul.cc",
-        "native/bind_ops.cc",
         "native/bind_image.cc",
+        "native/bind_model.cc",
         "native/threadpool.cc",
         "native/async.cc",
         "native/cpu/features.cc",
         "native/kernels/variants.cc",
         "native/image/resize.cc",
-        "native/bind_model.cc",
         "native/model/gemma.cc",
         "native/model/paligemma.cc",
         "native/model/load.cc",
@@ -36,8 +53,10 @@
         "native/kernels/scalar/matmul.cc",
         "native/kernels/scalar/ops.cc"
       ],
+      "cflags_cc": ["-fPIC"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "libraries": ["-lpthread"],
+      "export_dependent_settings": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "link_settings": { "libraries": ["-lpthread"] },
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],
         ["target_arch=='arm64'", { "dependencies": ["kernels_neon"] }]

@@ -9,7 +9,7 @@
  * shared and noisy, so every case is repeated and the best time reported.
  */
 import { simdVariants, type SimdVariantName } from '../lib/native.js';
-import { attention, type AttentionShape } from '../lib/kernels/ops.js';
+import { attention, type AttentionShape } from '../test/helpers/kernels/ops.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

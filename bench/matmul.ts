@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { poolSize, timeMatmul, type MatmulArgs } from '../lib/kernels/matmul.js';
+import { poolSize, timeMatmul, type MatmulArgs } from '../test/helpers/kernels/matmul.js';
 import { simdVariant, type SimdVariantName } from '../lib/native.js';
 import { measureMachine, type MachineLimits } from './machine.js';
 

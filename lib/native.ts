@@ -1,6 +1,7 @@
 /**
  * Loads the native addon (a prebuild from `prebuilds/`, else the local `build/`) and types its
- * surface. Everything else in `lib/` reaches native code through this module.
+ * surface: every function and class of the shipped addon (native/addon.cc) and of the test addon
+ * (native/testing/) is declared here, and everything else reaches native code through this module.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -39,12 +40,215 @@ export interface SimdVariantInfo {
   requires: string;
 }
 
-/** The raw addon surface. Later modules add to it; keep this interface in step with native/addon.cc. */
-export interface NativeAddon {
+/** What both addons export about the CPU and the kernel sets (native/bind_runtime.cc). */
+export interface NativeRuntime {
   cpuFeatures(): CpuFeatures;
   simdVariant(): SimdVariantName;
   simdVariants(): SimdVariantInfo[];
+  /** Sets the process default kernel set; throws when unknown or unsupported. */
   setSimdVariant(name: string): void;
+}
+
+/** How a weight matrix is stored: F32 values, or the raw bits of F16 / BF16 values (native/kernels/weight_types.h). */
+export type WeightTypeName = 'f32' | 'f16' | 'bf16';
+
+/** Weight elements: a Float32Array for 'f32', a Uint16Array of raw bits for 'f16' and 'bf16'. */
+export type WeightData = Float32Array | Uint16Array;
+
+/**
+ * The arguments of a matrix multiply y[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m]): x is n rows of k
+ * values `ldx` apart (default k), w exactly m · k elements, the result n rows `ldy` apart (default m),
+ * (n - 1) · ldy + m values. `simd` forces a kernel set (default: the process default). Bad shapes,
+ * lengths or types throw TypeError/RangeError.
+ */
+export type NativeMatmulArgs = [
+  x: Float32Array, w: WeightData, wtype: WeightTypeName, bias: Float32Array | null, n: number, k: number, m: number,
+  simd?: string, ldx?: number, ldy?: number,
+];
+
+/** Where one tensor lies in its mapped file (ggml dims, ne0 first). */
+export interface NativeTensor {
+  offset: number;
+  type: number;
+  dims: number[];
+}
+
+/** The text model for NativeModel: its file, config, and tensors by canonical name (lib/model/native-spec.ts). */
+export interface NativeTextSpec {
+  path: string;
+  config: {
+    nLayers: number;
+    hidden: number;
+    nHeads: number;
+    nKvHeads: number;
+    headDim: number;
+    ffn: number;
+    vocab: number;
+    context: number;
+    eps: number;
+    ropeTheta: number;
+  };
+  tensors: Record<string, NativeTensor>;
+}
+
+/** The vision tower and projector for NativeModel. */
+export interface NativeVisionSpec {
+  path: string;
+  config: {
+    imageSize: number;
+    patchSize: number;
+    hidden: number;
+    nHeads: number;
+    ffn: number;
+    nLayers: number;
+    projectionDim: number;
+    eps: number;
+  };
+  tensors: Record<string, NativeTensor>;
+}
+
+/** What `new NativeModel(spec)` takes. Failures throw an Error with `code` and `path` (native/model/load.h). */
+export interface NativeModelSpec {
+  text: NativeTextSpec;
+  vision?: NativeVisionSpec;
+  /** Pool threads (default: one per physical core). */
+  threads?: number;
+  simd?: string;
+  /** mlock the mapped files. */
+  lockMemory?: boolean;
+}
+
+/** Options of a prefill. */
+export interface NativePrefillOptions {
+  /** Logits of the prompt's last rows (default 1). */
+  logitsRows?: number;
+  /** Return every intermediate (decoderInput, layerOut, finalHidden). */
+  capture?: boolean;
+}
+
+/** A prefill whose last layer has run. */
+export interface NativePrefillDone {
+  done: true;
+  /** (logitsRows, vocab). */
+  logits: Float32Array;
+  decoderInput?: Float32Array;
+  layerOut?: Float32Array;
+  finalHidden?: Float32Array;
+}
+
+/** A prefill with layers still to run (continuePrefill). */
+export interface NativePrefillPending {
+  done: false;
+}
+
+/**
+ * native/bind_model.cc's NativeModel (native/model/paligemma.h). Sequences are slots 0..63, each
+ * with a KV cache. Calls must not overlap: a call while another runs throws.
+ */
+export interface NativeModel {
+  /** B images (B × [3, S, S]) → B × [patches, hidden] outputs, one weight pass for the batch. */
+  encodeImages(pixels: Float32Array): Promise<{ visionOut: Float32Array; features: Float32Array }>;
+  /** Starts `sequence` anew with the image rows, then `ids`, and runs all its layers. */
+  prefill(sequence: number, imageFeatures: Float32Array | null, ids: Int32Array, opts?: NativePrefillOptions): Promise<NativePrefillDone>;
+  /**
+   * The same, running only the first `layers` layers; continuePrefill() runs the rest, and decode
+   * steps of other sequences may run in between (a prompt's attention is bidirectional, so a long
+   * prefill can give way by layers only).
+   */
+  prefill(
+    sequence: number, imageFeatures: Float32Array | null, ids: Int32Array, opts: NativePrefillOptions & { layers: number },
+  ): Promise<NativePrefillDone | NativePrefillPending>;
+  /** The next `layers` layers (default: the rest) of the sequence's prefill in progress. */
+  continuePrefill(sequence: number, layers?: number): Promise<NativePrefillDone | NativePrefillPending>;
+  /** Appends ids[b] to sequences[b] for all b in one pass; returns B × vocab logits. */
+  decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
+  /** Frees the KV caches (and prefills in progress) of sequences >= keep. */
+  releaseSequences(keep: number): void;
+  dispose(): void;
+  readonly simd: string;
+  /** Pool threads; 0 once disposed. */
+  readonly threads: number;
+}
+
+export type NativeModelConstructor = new (spec: NativeModelSpec) => NativeModel;
+
+/** The shipped addon (native/addon.cc): what the package uses. */
+export interface NativeAddon extends NativeRuntime {
+  /** GEMM on a libuv worker thread (the segmentation decoder's convolutions). */
+  gemmAsync(...args: NativeMatmulArgs): Promise<Float32Array>;
+  /** PIL-compatible bicubic resize of 8-bit pixels, [height, width, channels] → [outHeight, outWidth, channels]. */
+  resizeRgb(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Promise<Uint8Array>;
+  NativeModel: NativeModelConstructor;
+}
+
+/** Which keys each query may see: all, those at positions <= the query's, or those < prefixLen and causal after. */
+export type MaskMode = 'full' | 'causal' | 'prefix';
+
+/** Shape and options of one attention call; rows are row-major with the given strides (in elements). */
+export interface AttentionShape {
+  /** Query rows. */
+  nQ: number;
+  /** Key/value rows, at positions 0..nKv-1. */
+  nKv: number;
+  /** Query heads. */
+  nHeads: number;
+  /** Key/value heads; nHeads must be a multiple (query head h uses kv head h / (nHeads / nKvHeads)). */
+  nKvHeads: number;
+  headDim: number;
+  /** Elements between query rows (default nHeads · headDim). */
+  qStride?: number;
+  /** Elements between key rows and between value rows (default nKvHeads · headDim). */
+  kvStride?: number;
+  /** Elements between output rows (default nHeads · headDim); the result holds nQ · outStride elements. */
+  outStride?: number;
+  mask: MaskMode;
+  /** Required for mask 'prefix'. */
+  prefixLen?: number;
+  /** Position of query row 0 (decoding against a KV cache), default 0. */
+  qPos0?: number;
+  /** Multiplies q·k before the softmax (default 1/sqrt(headDim)). */
+  scale?: number;
+}
+
+/** When a job ran on its worker thread, in milliseconds of a monotonic clock. */
+export interface JobTimes {
+  start: number;
+  end: number;
+}
+
+/**
+ * The test addon (native/testing/): the kernels called from JS with a forced SIMD variant, and
+ * hooks of the async machinery, for tests and benchmarks only. Each call takes TypedArrays and
+ * returns a fresh array; bad shapes, strides, ids or types throw TypeError/RangeError.
+ */
+export interface NativeTestAddon extends NativeRuntime {
+  /** Blocked GEMM (the many-rows path), on the JS thread. */
+  gemm(...args: NativeMatmulArgs): Float32Array;
+  /** Streaming GEMV (the few-rows path). */
+  gemv(...args: NativeMatmulArgs): Float32Array;
+  /** The kernel `reps` times back to back; each run's milliseconds. */
+  timeMatmul(kind: 'gemm' | 'gemv', reps: number, ...args: NativeMatmulArgs): Float64Array;
+  /** Conv2d with kernel = stride = patch on CHW pixels: [(height/patch) · (width/patch), hidden]. */
+  patchEmbed(pixels: Float32Array, channels: number, height: number, width: number, patch: number,
+    weight: WeightData, wtype: WeightTypeName, bias: Float32Array | null, hidden: number, simd?: string): Float32Array;
+  /** Threads of the shared kernel pool. */
+  poolSize(): number;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, simd?: string): Float32Array;
+  layerNorm(x: Float32Array, w: Float32Array, b: Float32Array, rows: number, dim: number, eps: number,
+    ldx: number, ldy: number, simd?: string): Float32Array;
+  rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number, ldx: number, ldy: number,
+    simd?: string): Float32Array;
+  geluTanh(x: Float32Array, simd?: string): Float32Array;
+  geglu(gate: Float32Array, up: Float32Array, simd?: string): Float32Array;
+  add(a: Float32Array, b: Float32Array, simd?: string): Float32Array;
+  scale(x: Float32Array, s: number, simd?: string): Float32Array;
+  ropeNeox(x: Float32Array, rows: number, nHeads: number, headDim: number, ld: number, positions: Int32Array,
+    theta: number, simd?: string): Float32Array;
+  embedRows(table: WeightData, type: WeightTypeName, dim: number, ids: Int32Array, simd?: string): Float32Array;
+  /** Sleeps `ms` on a libuv worker thread, then resolves, or rejects with `failWith`. */
+  testSleepAsync(ms: number, failWith?: string): Promise<JobTimes>;
+  /** Creates and destroys `count` thread pools of `threads` threads off the JS thread. */
+  testPoolChurnAsync(count: number, threads: number): Promise<void>;
 }
 
 /** Why a SIMD variant was refused. */
@@ -82,6 +286,27 @@ function loadAddon(): NativeAddon {
 
 /** The loaded addon. Loading happens once, at import. */
 export const native: NativeAddon = loadAddon();
+
+/**
+ * Loads the test addon (build/Release/paligemma_test.so, built beside the shipped addon by `npm ci`
+ * and `npm run build:native`; never part of a prebuild), with PALIGEMMA_SIMD applied as to the
+ * shipped addon. For tests and benchmarks only.
+ */
+export function loadTestAddon(): NativeTestAddon {
+  const explicit = process.env.PALIGEMMA_ADDON;
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const shipped = explicit ? path.resolve(explicit) : nodeGypBuild.resolve(packageRoot);
+  const file = path.join(path.dirname(shipped), 'paligemma_test.so');
+  const module = { exports: {} as NativeTestAddon };
+  try {
+    process.dlopen(module, file);
+  } catch (err) {
+    throw new Error(`cannot load the test addon ${file} (built by \`npm run build:native\`): ${(err as Error).message}`);
+  }
+  const requested = process.env.PALIGEMMA_SIMD;
+  if (requested) module.exports.setSimdVariant(requested);
+  return module.exports;
+}
 
 /** What the CPU supports (cpuid on x64, hwcap on arm64). */
 export function cpuFeatures(): CpuFeatures {

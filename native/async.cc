@@ -7,8 +7,7 @@
 namespace pg {
 namespace {
 
-// A job whose JS values are held as references, so it can wait in a queue past the handle scope
-// that created it.
+// A job whose JS values are held as references, so they outlive the handle scope that created it.
 struct HeldJob {
   std::function<void()> work;
   std::function<Napi::Value(Napi::Env, const Kept&)> complete;
@@ -22,12 +21,10 @@ struct HeldJob {
   }
 };
 
-// Runs a HeldJob's work on a libuv thread and settles its Promise on the JS thread, then calls
-// `after` (the queue's hook to start its next job).
+// Runs a HeldJob's work on a libuv thread and settles its Promise on the JS thread.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
-  PromiseWorker(Napi::Env env, std::unique_ptr<HeldJob> job, std::function<void()> after)
-      : Napi::AsyncWorker(env, "paligemma"), job_(std::move(job)), after_(std::move(after)) {}
+  PromiseWorker(Napi::Env env, std::unique_ptr<HeldJob> job) : Napi::AsyncWorker(env, "paligemma"), job_(std::move(job)) {}
 
  protected:
   void Execute() override {
@@ -61,13 +58,9 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  void Finish() {
-    job_.reset();  // release the references before the next job starts
-    if (after_) after_();
-  }
+  void Finish() { job_.reset(); }  // release the references now, not when the worker is deleted
 
   std::unique_ptr<HeldJob> job_;
-  std::function<void()> after_;
 };
 
 }  // namespace
@@ -75,37 +68,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 Napi::Promise RunAsync(Napi::Env env, AsyncJob job) {
   auto held = std::make_unique<HeldJob>(env, std::move(job));
   Napi::Promise promise = held->deferred.Promise();
-  (new PromiseWorker(env, std::move(held), nullptr))->Queue();  // deletes itself when done
+  (new PromiseWorker(env, std::move(held)))->Queue();  // deletes itself when done
   return promise;
 }
-
-struct WorkQueue::State {
-  std::deque<std::unique_ptr<HeldJob>> waiting;
-  bool running = false;
-};
-
-void WorkQueue::StartNext(Napi::Env env, const std::shared_ptr<State>& state) {
-  if (state->running || state->waiting.empty()) return;
-  std::unique_ptr<HeldJob> job = std::move(state->waiting.front());
-  state->waiting.pop_front();
-  state->running = true;
-  auto after = [env, state] {
-    state->running = false;
-    StartNext(env, state);
-  };
-  (new PromiseWorker(env, std::move(job), after))->Queue();
-}
-
-WorkQueue::WorkQueue() : state_(std::make_shared<State>()) {}
-
-Napi::Promise WorkQueue::Enqueue(Napi::Env env, AsyncJob job) {
-  auto held = std::make_unique<HeldJob>(env, std::move(job));
-  Napi::Promise promise = held->deferred.Promise();
-  state_->waiting.push_back(std::move(held));
-  StartNext(env, state_);
-  return promise;
-}
-
-size_t WorkQueue::pending() const { return state_->waiting.size() + (state_->running ? 1 : 0); }
 
 }  // namespace pg

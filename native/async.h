@@ -1,5 +1,4 @@
-// Running native work off the JS thread: Promise-returning jobs on the libuv thread pool, and a
-// serial queue per owner (one per model) so its jobs run one after another instead of racing.
+// Running native work off the JS thread: Promise-returning jobs on the libuv thread pool.
 //
 // Usage from a binding:
 //   auto out = Napi::Float32Array::New(env, n);
@@ -11,7 +10,6 @@
 
 #include <napi.h>
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -34,24 +32,5 @@ struct AsyncJob {
 
 // Runs a job on the libuv thread pool now; the Promise settles when it is done.
 Napi::Promise RunAsync(Napi::Env env, AsyncJob job);
-
-// A FIFO of jobs that run one at a time, each starting after the previous one settled. All calls
-// happen on the JS thread. Destroying the queue does not cancel jobs already enqueued: they still
-// run and settle (the state is shared with them).
-class WorkQueue {
- public:
-  WorkQueue();
-
-  // Appends a job; its Promise settles when the job has run after all earlier ones.
-  Napi::Promise Enqueue(Napi::Env env, AsyncJob job);
-
-  // Jobs enqueued and not yet settled (including the running one).
-  size_t pending() const;
-
- private:
-  struct State;
-  static void StartNext(Napi::Env env, const std::shared_ptr<State>& state);
-  std::shared_ptr<State> state_;
-};
 
 }  // namespace pg

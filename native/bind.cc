@@ -1,7 +1,9 @@
 #include "bind.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/variants.h"
 
@@ -56,6 +58,79 @@ size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (!(d >= 0) || d > 9007199254740991.0 || d != std::floor(d))
     throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a non-negative integer");
   return static_cast<size_t>(d);
+}
+
+size_t PositiveSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  const size_t v = SizeArg(info, index, what);
+  if (v == 0) throw Napi::RangeError::New(info.Env(), std::string(what) + " must be at least 1");
+  return v;
+}
+
+int PositiveIntArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  const size_t v = PositiveSizeArg(info, index, what);
+  if (v > static_cast<size_t>(std::numeric_limits<int>::max()))
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " is too large");
+  return static_cast<int>(v);
+}
+
+size_t CheckedMul(Napi::Env env, size_t a, size_t b, const std::string& what) {
+  constexpr size_t kMaxSafeInteger = (size_t(1) << 53) - 1;
+  if (a != 0 && b > kMaxSafeInteger / a) throw Napi::RangeError::New(env, what + " is too large");
+  return a * b;
+}
+
+namespace {
+std::string LowerName(const WeightType& t) {
+  std::string name = t.name;
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+}  // namespace
+
+const WeightType& WeightTypeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  const std::string given = index < info.Length() && info[index].IsString() ? info[index].As<Napi::String>().Utf8Value() : "";
+  std::string names;
+  for (size_t i = 0; i < kWeightTypeCount; i++) {
+    if (LowerName(kWeightTypes[i]) == given) return kWeightTypes[i];
+    names += (i == 0 ? "'" : i + 1 == kWeightTypeCount ? " or '" : ", '") + LowerName(kWeightTypes[i]) + "'";
+  }
+  throw Napi::TypeError::New(info.Env(), std::string(what) + " must be " + names +
+                                             (given.empty() ? std::string() : ", got '" + given + "'"));
+}
+
+const void* WeightArrayArg(const Napi::CallbackInfo& info, size_t index, const WeightType& t, const char* what,
+                           size_t* elements) {
+  const void* data;
+  if (t.block == 1 && t.block_bytes == 4) {
+    data = TypedArrayArg<float>(info, index, what, 0);
+  } else if (t.block == 1 && t.block_bytes == 2) {
+    data = TypedArrayArg<uint16_t>(info, index, what, 0);
+  } else {
+    data = TypedArrayArg<uint8_t>(info, index, what, 0);
+  }
+  const auto array = info[index].As<Napi::TypedArray>();
+  if (array.ByteLength() % t.block_bytes != 0)
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " is not whole " + t.name + " blocks");
+  *elements = array.ByteLength() / t.block_bytes * t.block;
+  return data;
+}
+
+Napi::Float32Array NewOutput(Napi::Env env, size_t elements) {
+  constexpr size_t kMaxOutputElements = size_t(1) << 28;  // 1 GiB of floats
+  if (elements > kMaxOutputElements)
+    throw Napi::RangeError::New(env, "output of " + std::to_string(elements) + " elements exceeds the limit of " +
+                                         std::to_string(kMaxOutputElements));
+  return Napi::Float32Array::New(env, elements);  // zero-filled
+}
+
+const float* BiasArg(const Napi::CallbackInfo& info, size_t index, size_t count) {
+  if (index >= info.Length() || info[index].IsNull() || info[index].IsUndefined()) return nullptr;
+  const float* p = TypedArrayArg<float>(info, index, "bias", 0);
+  const size_t length = info[index].As<Napi::TypedArray>().ElementLength();
+  if (length != count)
+    throw Napi::RangeError::New(info.Env(), "bias has " + std::to_string(length) + " elements, expected " +
+                                                std::to_string(count));
+  return p;
 }
 
 }  // namespace pg

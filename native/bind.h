@@ -1,27 +1,28 @@
-// Helpers shared by the binding files (native/bind_*.cc): argument checks that turn into JS
-// exceptions, never aborts.
+// Helpers shared by the binding files of both addons (native/bind_*.cc, native/testing/): argument
+// checks that turn into JS exceptions, never aborts.
 #pragma once
 
 #include <napi.h>
 
 #include <string>
 
+#include "async.h"
 #include "kernels/kernels.h"
 #include "threadpool.h"
 
 namespace pg {
 
-// Each binding file registers its functions on the addon's exports.
-void RegisterMatmul(Napi::Env env, Napi::Object exports);  // bind_matmul.cc: gemm, gemv, patchEmbed, pool
-void RegisterOps(Napi::Env env, Napi::Object exports);     // bind_ops.cc: attention, norms, activations, rope...
-void RegisterImage(Napi::Env env, Napi::Object exports);   // bind_image.cc: resize
-void RegisterModel(Napi::Env env, Napi::Object exports);   // bind_model.cc: NativeModel (SigLIP + Gemma)
+// Each binding file registers its functions on an addon's exports.
+void RegisterRuntime(Napi::Env env, Napi::Object exports);  // bind_runtime.cc: CPU features, SIMD variants
+void RegisterMatmul(Napi::Env env, Napi::Object exports);   // bind_matmul.cc: gemmAsync
+void RegisterImage(Napi::Env env, Napi::Object exports);    // bind_image.cc: resizeRgb
+void RegisterModel(Napi::Env env, Napi::Object exports);    // bind_model.cc: NativeModel (PaliGemma)
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process
 // default when the argument is undefined. Throws a JS Error when the CPU cannot run it.
 const KernelTable* KernelsArg(const Napi::CallbackInfo& info, size_t index);
 
-// The process-wide pool used by the kernel test bindings (models own their pools).
+// The process-wide pool of the kernel bindings (models own their pools).
 ThreadPool* SharedPool();
 
 // A TypedArray argument of element type T with at least `min_elements` elements; throws a
@@ -31,5 +32,38 @@ T* TypedArrayArg(const Napi::CallbackInfo& info, size_t index, const char* what,
 
 // A non-negative integer argument; throws naming `what` otherwise.
 size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+// The same, at least 1; and at most INT_MAX for PositiveIntArg.
+size_t PositiveSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+int PositiveIntArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+
+// a * b, or a RangeError naming `what` when it exceeds 2^53 - 1.
+size_t CheckedMul(Napi::Env env, size_t a, size_t b, const std::string& what);
+
+// A weight type named by its lowercase name in weight_types.h ('f32', 'f16', 'bf16').
+const WeightType& WeightTypeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+
+// Weights of type `t`: a Float32Array for F32, the raw 16-bit words of F16 / BF16 in a Uint16Array,
+// the raw blocks of a block type in a Uint8Array. Sets `elements` to the weight elements it holds.
+const void* WeightArrayArg(const Napi::CallbackInfo& info, size_t index, const WeightType& t, const char* what,
+                           size_t* elements);
+
+// A fresh (zero-filled) Float32Array for a kernel's output; a RangeError beyond 2^28 elements.
+Napi::Float32Array NewOutput(Napi::Env env, size_t elements);
+
+// An optional bias: null/undefined, or a Float32Array of exactly `count` elements.
+const float* BiasArg(const Napi::CallbackInfo& info, size_t index, size_t count);
+
+// A gemm-style call (x, w, wtype, bias, n, k, m, simd?, ldx?, ldy?) from info[at] on, checked, with
+// its fresh output array: gemmAsync here, gemm/gemv/timeMatmul in the test addon.
+struct MatmulCall {
+  const KernelTable* kernels;
+  MatmulArgs args;
+  Napi::Float32Array out;
+  Kept inputs;  // the JS arrays the kernel reads
+
+  void gemm() const { kernels->gemm(SharedPool(), args); }
+  void gemv() const { kernels->gemv(SharedPool(), args); }
+};
+MatmulCall ParseMatmul(const Napi::CallbackInfo& info, size_t at = 0);
 
 }  // namespace pg

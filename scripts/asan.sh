@@ -1,6 +1,6 @@
 #!/bin/sh
-# Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer (into build-asan) and runs the
-# native-heavy tests against it. CI-optional: slow (sanitized kernels), Linux + GCC/Clang only.
+# Builds both addons with AddressSanitizer + UndefinedBehaviorSanitizer (into build-asan) and runs
+# the native-heavy tests against them. CI-optional: slow (sanitized kernels), Linux + GCC/Clang only.
 #
 #   scripts/asan.sh                  build, then run the default set of test files
 #   scripts/asan.sh test/foo.test.ts build, then run only the given files
@@ -31,15 +31,17 @@ if [ "${ASAN_SKIP_BUILD:-}" != 1 ]; then
   npx cmake-js build -D -O build-asan
 fi
 # An uninstrumented build would pass vacuously: check the objects really call the ASan runtime.
-if ! nm build-asan/CMakeFiles/paligemma.dir/native/bind_model.cc.o 2>/dev/null | grep -q __asan_report; then
+if ! nm build-asan/CMakeFiles/paligemma_core.dir/native/bind_model.cc.o 2>/dev/null | grep -q __asan_report; then
   echo "asan: build-asan is not instrumented (no __asan_report calls in bind_model.cc.o)" >&2
   exit 2
 fi
 ADDON=build-asan/Debug/paligemma.node
-if [ ! -e "$ADDON" ]; then
-  echo "asan: $ADDON was not built" >&2
-  exit 2
-fi
+for built in "$ADDON" build-asan/Debug/paligemma_test.so; do  # lib/native.ts finds the test addon beside ADDON
+  if [ ! -e "$built" ]; then
+    echo "asan: $built was not built" >&2
+    exit 2
+  fi
+done
 
 # Positive controls: a tiny addon with a deliberate heap overflow, and one with a signed integer
 # overflow, must each abort the process under the same preload and options — or a clean run below
@@ -89,7 +91,7 @@ if [ $# -gt 0 ]; then
   FILES="$*"
 else
   FILES=$(ls test/kernels-*.test.ts test/simd.test.ts test/image.test.ts test/golden.test.ts test/model.test.ts \
-    test/tasks-segmentation.test.ts test/reliability*.test.ts 2>/dev/null)
+    test/native-model.test.ts test/tasks-segmentation.test.ts test/reliability*.test.ts 2>/dev/null)
 fi
 
 # handle_segv=0: V8 handles SIGSEGV itself (WebAssembly bounds traps); ASan's handler would take over.

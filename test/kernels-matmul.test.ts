@@ -3,7 +3,6 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { simdVariants } from '../lib/native.js';
 import {
-  WorkQueue,
   gemm,
   gemmAsync,
   gemv,
@@ -14,7 +13,7 @@ import {
   timeMatmul,
   type MatmulArgs,
   type WeightType,
-} from '../lib/kernels/matmul.js';
+} from './helpers/kernels/matmul.js';
 import {
   bf16ToNumber,
   encodeWeights,
@@ -347,32 +346,5 @@ describe('thread pool and async execution', () => {
     const churn = testPoolChurnAsync(3000, 3);
     const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('a pool did not shut down')), 20_000));
     await Promise.race([churn, timeout]);
-  });
-
-  it('a WorkQueue runs its jobs one at a time, in order, and carries on after a failure', async () => {
-    const queue = new WorkQueue();
-    const jobs = [queue.testSleep(30), queue.testSleep(30), queue.testSleep(1, 'second job failed'),
-      queue.testSleep(30)];
-    expect(queue.pending).toBe(4);
-    const settled = await Promise.allSettled(jobs);
-    expect(queue.pending).toBe(0);
-    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    expect(String((settled[2] as PromiseRejectedResult).reason)).toContain('second job failed');
-    const times = settled.filter((s) => s.status === 'fulfilled').map((s) => s.value);
-    for (let i = 1; i < times.length; i++) expect(times[i]!.start).toBeGreaterThanOrEqual(times[i - 1]!.end);
-
-    // The same jobs without a queue do overlap on the libuv pool: the check above can fail.
-    if (Number(process.env.UV_THREADPOOL_SIZE ?? 4) > 1) {
-      const free = await Promise.all([testSleepAsync(30), testSleepAsync(30), testSleepAsync(30)]);
-      const overlapping = free.some((a, i) => free.some((b, j) => i !== j && a.start < b.end && b.start < a.end));
-      expect(overlapping).toBe(true);
-    }
-
-    // Queued kernels return their own results.
-    const a = makeCase(7, 100, 33, 'bf16', true);
-    const b = makeCase(3, 17, 13, 'f32', false);
-    const [ya, yb] = await Promise.all([queue.gemm(args(a, variants[0]!)), queue.gemm(args(b, variants[0]!))]);
-    expect(worstRatio(ya, a.ref.y, bound(a.ref, a.k)).ratio).toBeLessThanOrEqual(1);
-    expect(worstRatio(yb, b.ref.y, bound(b.ref, b.k)).ratio).toBeLessThanOrEqual(1);
   });
 });

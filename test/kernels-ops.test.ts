@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simdVariants, type SimdVariantName } from '../lib/native.js';
-import * as ops from '../lib/kernels/ops.js';
+import * as ops from './helpers/kernels/ops.js';
 import {
   EPS32, attentionRef, bf16Value, f16Value, geluTanhLiteral, geluTanhRef, layerNormRef, maxRelUlps, randomArray,
   rmsNormRef, rng, ropeNeoxRef, visibleKeys, worstRatio,

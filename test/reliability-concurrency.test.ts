@@ -264,15 +264,7 @@ describe('the native handle', () => {
   /** A bare NativeModel of the tiny text model, as loadModel builds it. */
   async function bareHandle() {
     const files = await locateModelFiles({ model: tiny.textPath, requireProjector: false });
-    const NativeModel = (native as unknown as { NativeModel: new (spec: object) => NativeHandle }).NativeModel;
-    return new NativeModel({ text: textSpec(files.text) });
-  }
-  interface NativeHandle {
-    prefill(sequence: number, features: Float32Array | null, ids: Int32Array): Promise<{ logits: Float32Array }>;
-    decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
-    releaseSequences(keep: number): void;
-    dispose(): void;
-    readonly threads: number;
+    return new native.NativeModel({ text: textSpec(files.text) });
   }
 
   it('refuses a call while busy (a thrown Error, not a crash), then works again', async () => {

@@ -163,7 +163,7 @@ describe('loadModel maps failures of the native construction to ModelFilesError,
   // Root may lock any amount (CAP_IPC_LOCK): then the child drops that capability with setpriv.
   const root = process.getuid?.() === 0;
   const noSetpriv = root && spawnSync('setpriv', ['--version']).status !== 0;
-  it.skipIf(noSetpriv)('lockMemory beyond RLIMIT_MEMLOCK: LOCK_FAILED (in a child process with a 64 KiB limit; skipped as root without setpriv)', () => {
+  it.skipIf(noSetpriv)('lockMemory beyond RLIMIT_MEMLOCK: LOCK_FAILED (child process, 64 KiB limit; needs setpriv when run as root)', () => {
     const script = `const { loadModel } = await import(${JSON.stringify(pathToFileURL(path.resolve('lib/model/paligemma.ts')).href)});
       try { await loadModel({ model: process.env.MODEL, lockMemory: true }); console.log('locked'); }
       catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, path: e.path, message: e.message })); }`;
@@ -312,11 +312,7 @@ describe('the native handle checks its spec itself (defence in depth)', () => {
     const files = await locateModelFiles({ model: tiny.textPath, requireProjector: false });
     return JSON.parse(JSON.stringify({ text: textSpec(files.text) }));
   }
-  interface Handle {
-    prefill(sequence: number, features: null, ids: Int32Array): Promise<{ logits: Float32Array }>;
-    dispose(): void;
-  }
-  const NativeModel = () => (native as unknown as { NativeModel: new (spec: unknown) => Handle }).NativeModel;
+  const NativeModel = () => native.NativeModel;
 
   it('rejects a corrupt spec with an Error naming the tensor or field, and the file, never a crash', async () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a spec being corrupted on purpose
@@ -345,7 +341,7 @@ describe('the native handle checks its spec itself (defence in depth)', () => {
       expect((err as { path?: string }).path, what).toBe(s.text.path);
       expect(err.message.startsWith(`${s.text.path}: `), what).toBe(true);
     }
-    expect(() => new (NativeModel())(null)).toThrow(/spec must be an object/);
+    expect(() => new (NativeModel())(null as never)).toThrow(/spec must be an object/);
     const valid = await spec();
     expect(() => new (NativeModel())({ ...valid, simd: 'sse9' })).toThrow(/sse9/);
     // The uncorrupted spec loads and runs (so the cases above failed for the reason given).

@@ -1,21 +1,6 @@
 /** PIL-compatible bicubic resize, computed natively off the JS thread. */
-import { native, type NativeAddon } from '../native.js';
+import { native } from '../native.js';
 import { ImageError } from './errors.js';
-
-/** The addon's image functions (native/bind_image.cc). */
-interface ImageAddon {
-  /** [height, width, channels] u8 → [outHeight, outWidth, channels] u8. Bad arguments throw TypeError/RangeError. */
-  resizeRgb(
-    src: Uint8Array,
-    width: number,
-    height: number,
-    channels: number,
-    outWidth: number,
-    outHeight: number,
-  ): Promise<Uint8Array>;
-}
-
-const addon = native as NativeAddon & ImageAddon;
 
 /** Interleaved 8-bit pixels (HWC) with 1..4 channels. */
 export interface Pixels {
@@ -37,6 +22,6 @@ export async function resizeBicubic(src: Pixels, outWidth: number, outHeight: nu
       throw new ImageError('BAD_OPTION', `resize: ${name} must be a positive integer, got ${v}`);
     }
   }
-  const data = await addon.resizeRgb(src.data, src.width, src.height, src.channels, outWidth, outHeight);
+  const data = await native.resizeRgb(src.data, src.width, src.height, src.channels, outWidth, outHeight);
   return { data, width: outWidth, height: outHeight, channels: src.channels };
 }

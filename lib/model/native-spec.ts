@@ -5,49 +5,11 @@
  * names) were resolved by files.ts.
  */
 import type { GGUFTensorInfo } from '../gguf/types.js';
+import type { NativeTensor, NativeTextSpec, NativeVisionSpec } from '../native.js';
 import { GEMMA } from './arch/gemma.js';
 import { SIGLIP } from './arch/siglip.js';
 import { fieldOf, placeTensors, type TensorTable } from './arch/table.js';
 import type { ProjectorFile, TextModelFile } from './files.js';
-
-/** Where one tensor lives in its file. */
-export interface NativeTensor {
-  offset: number;
-  type: number;
-  dims: number[];
-}
-
-export interface NativeTextSpec {
-  path: string;
-  config: {
-    nLayers: number;
-    hidden: number;
-    nHeads: number;
-    nKvHeads: number;
-    headDim: number;
-    ffn: number;
-    vocab: number;
-    context: number;
-    eps: number;
-    ropeTheta: number;
-  };
-  tensors: Record<string, NativeTensor>;
-}
-
-export interface NativeVisionSpec {
-  path: string;
-  config: {
-    imageSize: number;
-    patchSize: number;
-    hidden: number;
-    nHeads: number;
-    ffn: number;
-    nLayers: number;
-    projectionDim: number;
-    eps: number;
-  };
-  tensors: Record<string, NativeTensor>;
-}
 
 function tensor(t: GGUFTensorInfo): NativeTensor {
   return { offset: t.offset, type: t.typeId, dims: t.dims };

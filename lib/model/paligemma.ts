@@ -8,11 +8,11 @@ import { performance } from 'node:perf_hooks';
 
 import { preprocess, type ImageInput } from '../image/index.js';
 import { checkMaxPixels } from '../image/decode.js';
-import { native, checkSimdVariant, type SimdVariantName } from '../native.js';
+import { native, checkSimdVariant, type NativeModel, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { PaliGemmaError } from '../errors.js';
 import { ModelFilesError, locateModelFiles, type ModelFiles, type ModelFilesErrorCode, type ModelFilesOptions } from './files.js';
-import { textSpec, visionSpec, type NativeTextSpec, type NativeVisionSpec } from './native-spec.js';
+import { textSpec, visionSpec } from './native-spec.js';
 import { ByteLru, pixelKey } from './cache.js';
 import { checkSampling, createSampler, topK, type SamplingOptions } from './sampling.js';
 import {
@@ -170,32 +170,6 @@ export interface Evaluation {
   topk: { ids: Int32Array; logits: Float32Array }[];
 }
 
-/** native/bind_model.cc's NativeModel. Sequences are indices; each owns a KV cache. */
-interface NativeModel {
-  /** B images (B × [3, S, S]) → B × [patches, hidden] outputs, one weight pass for the batch. */
-  encodeImages(pixels: Float32Array): Promise<{ visionOut: Float32Array; features: Float32Array }>;
-  prefill(
-    sequence: number,
-    imageFeatures: Float32Array | null,
-    ids: Int32Array,
-    opts?: { logitsRows?: number; capture?: boolean },
-  ): Promise<{ done: true; logits: Float32Array; decoderInput?: Float32Array; layerOut?: Float32Array; finalHidden?: Float32Array }>;
-  /** Appends ids[b] to sequences[b] for all b in one pass; returns B × vocab logits. */
-  decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
-  releaseSequences(keep: number): void;
-  dispose(): void;
-  readonly simd: string;
-  readonly threads: number;
-}
-
-type NativeModelConstructor = new (spec: {
-  text: NativeTextSpec;
-  vision?: NativeVisionSpec;
-  threads?: number;
-  simd?: string;
-  lockMemory?: boolean;
-}) => NativeModel;
-
 /** The `<image>` placeholder id in PaliGemma's vocabulary and `\n`, which ends every prompt. */
 const IMAGE_PIECE = '<image>';
 const DEFAULT_PROMPT = 'caption en';
@@ -233,10 +207,9 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
   }
   const segmentation =
     options.segmentation === undefined ? undefined : await SegmentationDecoder.load(options.segmentation, { simd });
-  const NativeModel = (native as unknown as { NativeModel: NativeModelConstructor }).NativeModel;
   let handle: NativeModel;
   try {
-    handle = new NativeModel({
+    handle = new native.NativeModel({
       text: textSpec(files.text),
       vision: files.projector && visionSpec(files.projector),
       threads: options.threads,

@@ -3,8 +3,7 @@
  * scatter-add (col2im) in TypeScript. Feature maps are NHWC with batch 1: `height · width` rows of
  * `channels` contiguous values, which is the row layout the GEMM kernel reads and writes.
  */
-import { gemmAsync } from '../kernels/matmul.js';
-import type { SimdVariantName } from '../native.js';
+import { native, type SimdVariantName } from '../native.js';
 
 /** Activations: [height, width, channels], channels contiguous. */
 export interface FeatureMap {
@@ -69,7 +68,7 @@ export async function conv2d(x: FeatureMap, c: ConvWeights, simd?: SimdVariantNa
       }
     }
   }
-  const data = await gemmAsync({ x: cols, w: c.weight, wtype: 'f32', bias: c.bias, n: h * w, k: channels * taps, m: c.cout, simd });
+  const data = await native.gemmAsync(cols, c.weight, 'f32', c.bias, h * w, channels * taps, c.cout, simd);
   return { data, height: h, width: w, channels: c.cout };
 }
 
@@ -78,7 +77,7 @@ export async function convTranspose2d(x: FeatureMap, c: ConvTransposeWeights, si
   const { height: h, width: w } = x;
   const { kernel: k, stride: s, padding: p, cout } = c;
   const taps = k * k;
-  const cols = await gemmAsync({ x: x.data, w: c.weightT, wtype: 'f32', n: h * w, k: c.cin, m: cout * taps, simd });
+  const cols = await native.gemmAsync(x.data, c.weightT, 'f32', null, h * w, c.cin, cout * taps, simd);
   const oh = (h - 1) * s - 2 * p + k;
   const ow = (w - 1) * s - 2 * p + k;
   const out = new Float32Array(oh * ow * cout);

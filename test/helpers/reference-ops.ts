@@ -3,7 +3,7 @@
  * attention.inc), written straight from the definitions with no attempt at speed, plus helpers to
  * build test inputs (seeded random numbers, F16/BF16 encoding, error measures).
  */
-import type { AttentionShape } from '../../lib/kernels/ops.js';
+import type { AttentionShape } from './kernels/ops.js';
 
 /** Deterministic uniform numbers in [lo, hi) (mulberry32), so failures reproduce. */
 export function rng(seed: number): (lo?: number, hi?: number) => number {

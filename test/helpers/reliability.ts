@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 
 import { readGGUF, writeGGUF, type GGUFTensorInput, type GGUFValue } from '../../lib/gguf/index.js';
-import { native } from '../../lib/native.js';
+import { native, type NativeModelSpec } from '../../lib/native.js';
 
 /** How to change a GGUF file: edit its metadata in place, and map its tensor list. */
 export interface GGUFEdit {
@@ -48,8 +48,6 @@ export interface NativeWatch {
   constructed: number;
   /** Method names in call order, over all watched handles. */
   calls: string[];
-  /** The last handle created, unwrapped. */
-  lastHandle?: Record<string, unknown>;
   restore(): void;
 }
 
@@ -58,31 +56,31 @@ export interface NativeWatch {
  * calls, so a test can assert that a bad call never reached native code. Call `restore()` after.
  */
 export function watchNativeModel(): NativeWatch {
-  const addon = native as unknown as { NativeModel: new (spec: unknown) => Record<string, unknown> };
-  const Real = addon.NativeModel;
+  const Real = native.NativeModel;
   const watch: NativeWatch = {
     constructed: 0,
     calls: [],
     restore: () => {
-      addon.NativeModel = Real;
+      native.NativeModel = Real;
     },
   };
-  function Watched(spec: unknown) {
-    watch.constructed++;
-    const handle = new Real(spec);
-    watch.lastHandle = handle;
-    return new Proxy(handle, {
-      get(target, key) {
-        const value = Reflect.get(target, key, target);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          watch.calls.push(String(key));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-  }
-  addon.NativeModel = Watched as unknown as typeof Real;
+  native.NativeModel = class Watched extends Real {
+    constructor(spec: NativeModelSpec) {
+      watch.constructed++;
+      super(spec);
+      // Every method call is recorded on its way to the native handle.
+      return new Proxy(this, {
+        get(target, key) {
+          const value: unknown = Reflect.get(target, key, target);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            watch.calls.push(String(key));
+            return value.apply(target, args);
+          };
+        },
+      });
+    }
+  };
   return watch;
 }
 

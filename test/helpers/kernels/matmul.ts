@@ -1,17 +1,16 @@
 /**
- * Typed wrappers over the native matrix kernels (GEMM, GEMV, patch embedding), their async forms and
- * the serial work queue. They exist for tests and benchmarks: the model's layer loops call the same
- * kernels from C++. Every call takes TypedArrays and returns a fresh Float32Array, and accepts an
- * optional SIMD variant name to force one kernel set (default: the process default).
- * Bad shapes, lengths or types throw TypeError/RangeError from the native side.
+ * The matrix kernels (GEMM, GEMV, patch embedding) called from JS, for tests and benchmarks: the
+ * test addon's bindings (lib/native.ts, NativeTestAddon) with arguments by name, and the shipped
+ * addon's gemmAsync. Each call returns a fresh Float32Array and accepts an optional SIMD variant
+ * name to force one kernel set (default: the process default).
  */
-import { native, type SimdVariantName } from '../native.js';
+import {
+  loadTestAddon, native, type JobTimes, type NativeMatmulArgs, type SimdVariantName, type WeightData, type WeightTypeName,
+} from '../../../lib/native.js';
 
-/** How a weight matrix is stored: F32 values, or the raw bits of F16 / BF16 values. */
-export type WeightType = 'f32' | 'f16' | 'bf16';
-
-/** Weight elements: a Float32Array for 'f32', a Uint16Array of raw bits for 'f16' and 'bf16'. */
-export type WeightData = Float32Array | Uint16Array;
+export type { JobTimes, WeightData } from '../../../lib/native.js';
+/** How a weight matrix is stored. */
+export type WeightType = WeightTypeName;
 
 /**
  * y[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m]): w holds m rows of k contiguous elements (the GGUF layout
@@ -53,39 +52,9 @@ export interface PatchEmbedArgs {
   simd?: SimdVariantName;
 }
 
-/** When a job ran on its worker thread, in milliseconds of a monotonic clock. */
-export interface JobTimes {
-  start: number;
-  end: number;
-}
+const addon = loadTestAddon();
 
-type MatmulFn = (x: Float32Array, w: WeightData, wtype: WeightType, bias: Float32Array | null, n: number,
-  k: number, m: number, simd?: string, ldx?: number, ldy?: number) => Float32Array;
-
-/** The native queue object (native/bind_matmul.cc). */
-interface NativeWorkQueue {
-  gemm(...args: Parameters<MatmulFn>): Promise<Float32Array>;
-  testSleep(ms: number, failWith?: string): Promise<JobTimes>;
-  readonly pending: number;
-}
-
-/** The addon functions this module wraps (registered by native/bind_matmul.cc). */
-interface MatmulAddon {
-  gemm: MatmulFn;
-  gemv: MatmulFn;
-  gemmAsync(...args: Parameters<MatmulFn>): Promise<Float32Array>;
-  patchEmbed(pixels: Float32Array, channels: number, height: number, width: number, patch: number,
-    weight: WeightData, wtype: WeightType, bias: Float32Array | null, hidden: number, simd?: string): Float32Array;
-  timeMatmul(kind: 'gemm' | 'gemv', reps: number, ...args: Parameters<MatmulFn>): Float64Array;
-  poolSize(): number;
-  testSleepAsync(ms: number, failWith?: string): Promise<JobTimes>;
-  testPoolChurnAsync(count: number, threads: number): Promise<void>;
-  WorkQueue: new () => NativeWorkQueue;
-}
-
-const addon = native as unknown as MatmulAddon;
-
-function matmulArgs(a: MatmulArgs): Parameters<MatmulFn> {
+function matmulArgs(a: MatmulArgs): NativeMatmulArgs {
   return [a.x, a.w, a.wtype, a.bias ?? null, a.n, a.k, a.m, a.simd, a.ldx, a.ldy];
 }
 
@@ -116,7 +85,7 @@ export function timeMatmul(kind: 'gemm' | 'gemv', reps: number, args: MatmulArgs
  * Promise settles. Invalid arguments reject the Promise.
  */
 export async function gemmAsync(args: MatmulArgs): Promise<Float32Array> {
-  return addon.gemmAsync(...matmulArgs(args));
+  return native.gemmAsync(...matmulArgs(args));
 }
 
 /** Patch embedding: [(height/patch) · (width/patch), hidden], patches in row-major grid order. */
@@ -138,27 +107,4 @@ export async function testSleepAsync(ms: number, failWith?: string): Promise<Job
 /** Test hook: creates and destroys `count` thread pools of `threads` threads off the JS thread. */
 export async function testPoolChurnAsync(count: number, threads: number): Promise<void> {
   return addon.testPoolChurnAsync(count, threads);
-}
-
-/**
- * A serial queue of native jobs: each starts after the previous one settled, the way a model
- * serialises concurrent requests. Jobs keep running if the queue object is dropped.
- */
-export class WorkQueue {
-  readonly #queue = new addon.WorkQueue();
-
-  /** gemm() queued behind the earlier jobs. */
-  async gemm(args: MatmulArgs): Promise<Float32Array> {
-    return this.#queue.gemm(...matmulArgs(args));
-  }
-
-  /** Test hook: a job that sleeps `ms`, then resolves with when it ran, or rejects with `failWith`. */
-  async testSleep(ms: number, failWith?: string): Promise<JobTimes> {
-    return this.#queue.testSleep(ms, failWith);
-  }
-
-  /** Jobs enqueued and not yet settled, including the running one. */
-  get pending(): number {
-    return this.#queue.pending;
-  }
 }

@@ -1,63 +1,16 @@
 /**
- * Typed wrappers over the native non-matmul kernels (attention, norms, activations, RoPE, embedding
- * gather). They exist for tests and benchmarks: the model's layer loops call the same
- * kernels from C++. Every call takes TypedArrays, returns a fresh Float32Array, and accepts an
- * optional SIMD variant name to force one kernel set (default: the process default).
- * Bad shapes, strides or ids throw TypeError/RangeError from the native side.
+ * The non-matmul kernels (attention, norms, activations, RoPE, embedding gather) called from JS, for
+ * tests and benchmarks: the test addon's bindings (lib/native.ts, NativeTestAddon) with shapes by
+ * name. Each call returns a fresh Float32Array and accepts an optional SIMD variant name to force
+ * one kernel set (default: the process default).
  */
-import { native, type SimdVariantName } from '../native.js';
+import { loadTestAddon, type AttentionShape, type SimdVariantName, type WeightData, type WeightTypeName } from '../../../lib/native.js';
 
-/** Which keys each query may see. */
-export type MaskMode = 'full' | 'causal' | 'prefix';
-
-/** Shape and options of one attention call; rows are row-major with the given strides (in elements). */
-export interface AttentionShape {
-  /** Query rows. */
-  nQ: number;
-  /** Key/value rows, at positions 0..nKv-1. */
-  nKv: number;
-  /** Query heads. */
-  nHeads: number;
-  /** Key/value heads; nHeads must be a multiple (query head h uses kv head h / (nHeads / nKvHeads)). */
-  nKvHeads: number;
-  headDim: number;
-  /** Elements between query rows (default nHeads · headDim). */
-  qStride?: number;
-  /** Elements between key rows and between value rows (default nKvHeads · headDim). */
-  kvStride?: number;
-  /** Elements between output rows (default nHeads · headDim); the result holds nQ · outStride elements. */
-  outStride?: number;
-  /** full: all keys; causal: keys at positions <= the query's; prefix: keys < prefixLen, or causal. */
-  mask: MaskMode;
-  /** Required for mask 'prefix'. */
-  prefixLen?: number;
-  /** Position of query row 0 (decoding against a KV cache), default 0. */
-  qPos0?: number;
-  /** Multiplies q·k before the softmax (default 1/sqrt(headDim)). */
-  scale?: number;
-}
-
+export type { AttentionShape, MaskMode } from '../../../lib/native.js';
 /** Element type of an embedding table. */
-export type EmbedType = 'f32' | 'f16' | 'bf16';
+export type EmbedType = WeightTypeName;
 
-/** The addon functions this module wraps (registered by native/bind_ops.cc). */
-interface OpsAddon {
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, simd?: string): Float32Array;
-  layerNorm(x: Float32Array, w: Float32Array, b: Float32Array, rows: number, dim: number, eps: number,
-    ldx: number, ldy: number, simd?: string): Float32Array;
-  rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number, ldx: number, ldy: number,
-    simd?: string): Float32Array;
-  geluTanh(x: Float32Array, simd?: string): Float32Array;
-  geglu(gate: Float32Array, up: Float32Array, simd?: string): Float32Array;
-  add(a: Float32Array, b: Float32Array, simd?: string): Float32Array;
-  scale(x: Float32Array, s: number, simd?: string): Float32Array;
-  ropeNeox(x: Float32Array, rows: number, nHeads: number, headDim: number, ld: number, positions: Int32Array,
-    theta: number, simd?: string): Float32Array;
-  embedRows(table: Float32Array | Uint16Array, type: EmbedType, dim: number, ids: Int32Array,
-    simd?: string): Float32Array;
-}
-
-const addon = native as unknown as OpsAddon;
+const addon = loadTestAddon();
 
 /** Row layout of a row-wise op: `rows` rows of `dim` used elements, `ld` apart in the input. */
 export interface RowsShape {
@@ -150,7 +103,7 @@ export function ropeNeox(x: Float32Array, shape: RopeShape, simd?: SimdVariantNa
  * 16-bit words in a Uint16Array. Ids outside the table throw a RangeError.
  */
 export function embedRows(
-  table: Float32Array | Uint16Array, type: EmbedType, dim: number, ids: Int32Array, simd?: SimdVariantName,
+  table: WeightData, type: EmbedType, dim: number, ids: Int32Array, simd?: SimdVariantName,
 ): Float32Array {
   return addon.embedRows(table, type, dim, ids, simd);
 }

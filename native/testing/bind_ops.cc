@@ -5,7 +5,8 @@
 #include <cstring>
 #include <new>
 
-#include "bind.h"
+#include "../bind.h"
+#include "testing.h"
 
 namespace pg {
 namespace {
@@ -265,23 +266,12 @@ Napi::Value RopeNeoxJs(const Napi::CallbackInfo& info) {
 
 Napi::Value EmbedRowsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[1].IsString())
-    throw Napi::TypeError::New(env, "embedRows: type must be 'f32', 'f16' or 'bf16'");
-  const std::string type_name = info[1].As<Napi::String>().Utf8Value();
-  DType type;
-  const void* table;
-  if (type_name == "f32") {
-    type = DT_F32;
-    table = TypedArrayArg<float>(info, 0, "embedRows: an f32 table", 0);
-  } else if (type_name == "f16" || type_name == "bf16") {
-    type = type_name == "f16" ? DT_F16 : DT_BF16;
-    table = TypedArrayArg<uint16_t>(info, 0, ("embedRows: an " + type_name + " table").c_str(), 0);
-  } else {
-    throw Napi::TypeError::New(env, "embedRows: type must be 'f32', 'f16' or 'bf16', got '" + type_name + "'");
-  }
+  const WeightType& type = WeightTypeArg(info, 1, "embedRows: type");
+  const std::string table_name = "embedRows: an " + info[1].As<Napi::String>().Utf8Value() + " table";
+  size_t len = 0;
+  const void* table = WeightArrayArg(info, 0, type, table_name.c_str(), &len);
   const size_t dim = IntArg(info, 2, "embedRows: dim", 1, kMaxOutput);
-  const size_t len = LengthOf(info, 0);
-  if (len % dim)
+  if (len % dim || dim % type.block)
     throw Napi::RangeError::New(env, "embedRows: table length " + std::to_string(len) + " is not a multiple of dim " +
                                          std::to_string(dim));
   const size_t rows = len / dim;
@@ -294,13 +284,13 @@ Napi::Value EmbedRowsJs(const Napi::CallbackInfo& info) {
   }
   const KernelTable* kt = KernelsArg(info, 4);
   Napi::Float32Array out = NewResult(env, "embedRows", static_cast<double>(n) * static_cast<double>(dim));
-  kt->embed_rows(table, type, dim, ids, n, out.Data(), dim);
+  kt->embed_rows(table, type.id, dim, ids, n, out.Data(), dim);
   return out;
 }
 
 }  // namespace
 
-void RegisterOps(Napi::Env env, Napi::Object exports) {
+void RegisterOpsTests(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, AttentionJs));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNormJs));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNormJs));
