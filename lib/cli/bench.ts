@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { CliError } from './errors.js';
 
 /** lib/cli/ (sources) and dist/cli/ (package) both sit two levels below the package root. */

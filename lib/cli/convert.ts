@@ -1,5 +1,5 @@
-import { EXIT } from './main.js';
-import type { Command } from './main.js';
+import { EXIT } from './errors.js';
+import type { Command } from './command.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 

@@ -1,4 +1,4 @@
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { parseArgs, UsageError, type OptionSpecs } from './args.js';
 import { EXIT } from './errors.js';
 

@@ -3,7 +3,7 @@
  * its hyperparameters, metadata and tensor table. Reads headers only (plus the ~8 MB of the mask
  * decoder's weights, which its validation needs). Exit status 0 means every file is usable.
  */
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { parseArgs, UsageError, type OptionSpecs } from './args.js';
 import { EXIT, reportError } from './errors.js';
 import { formatBytes } from './progress.js';

@@ -7,18 +7,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import type { Command } from './command.js';
 import { EXIT, reportError } from './errors.js';
 
 export { EXIT };
-
-/** A subcommand: its one-line summary (for `paligemma --help`), its usage text, and how to run it. */
-export interface Command {
-  summary: string;
-  /** The first line is the synopsis, shown again with usage errors. */
-  usage: string;
-  /** Returns the process exit code; throws UsageError for bad usage and typed errors for failures. */
-  run(args: string[]): Promise<number>;
-}
 
 const commands: Record<string, () => Promise<Command>> = {
   describe: async () => (await import('./tasks.js')).describe,

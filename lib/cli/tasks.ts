@@ -9,7 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { parseArgs, UsageError, type Options, type OptionSpecs } from './args.js';
 import { CliError, EXIT, reportError } from './errors.js';
 import { formatDetection, formatSegment, jsonFailure, jsonResult } from './output.js';

@@ -1,5 +1,5 @@
 #include "gemma.h"
-#include "pooled.h"
+#include "parallel.h"
 
 #include <cmath>
 #include <cstring>
@@ -61,12 +61,12 @@ void GemmaModel::run_layers(const KernelTable* k, ThreadPool* pool, float* x, in
     const GemmaLayer& L = w_.layers[l];
 
     // self-attention: the new keys and values join each sequence's cache
-    pooled_rmsnorm(k, pool, x, H, L.attn_norm.f32(), xb, H, n, H, c.eps);
+    parallel_rmsnorm(k, pool, x, H, L.attn_norm.f32(), xb, H, n, H, c.eps);
     matmul(k, pool, xb, H, L.attn_q, nullptr, q, QD, n);
     matmul(k, pool, xb, H, L.attn_k, nullptr, kn, KVD, n);
     matmul(k, pool, xb, H, L.attn_v, nullptr, vn, KVD, n);
-    pooled_rope_neox(k, pool, q, QD, n, c.n_heads, c.head_dim, positions_.data(), c.rope_theta);
-    pooled_rope_neox(k, pool, kn, KVD, n, c.n_kv_heads, c.head_dim, positions_.data(), c.rope_theta);
+    parallel_rope_neox(k, pool, q, QD, n, c.n_heads, c.head_dim, positions_.data(), c.rope_theta);
+    parallel_rope_neox(k, pool, kn, KVD, n, c.n_kv_heads, c.head_dim, positions_.data(), c.rope_theta);
     for (const SequenceSpan& s : spans) {
       GemmaSequence& seq = *s.seq;
       const size_t at = static_cast<size_t>(seq.length) * KVD, rows = static_cast<size_t>(s.n_rows) * KVD;
@@ -79,15 +79,15 @@ void GemmaModel::run_layers(const KernelTable* k, ThreadPool* pool, float* x, in
       k->attention(pool, shape, q + s.first_row * QD, seq.keys(l), seq.values(l), att + s.first_row * QD);
     }
     matmul(k, pool, att, QD, L.attn_output, nullptr, xb, H, n);
-    pooled_add(k, pool, x, xb, x, n * H);
+    parallel_add(k, pool, x, xb, x, n * H);
 
     // feed-forward: GeGLU
-    pooled_rmsnorm(k, pool, x, H, L.ffn_norm.f32(), xb, H, n, H, c.eps);
+    parallel_rmsnorm(k, pool, x, H, L.ffn_norm.f32(), xb, H, n, H, c.eps);
     matmul(k, pool, xb, H, L.ffn_gate, nullptr, gate_.data(), F, n);
     matmul(k, pool, xb, H, L.ffn_up, nullptr, up_.data(), F, n);
-    pooled_geglu(k, pool, gate_.data(), up_.data(), gate_.data(), n * F);
+    parallel_geglu(k, pool, gate_.data(), up_.data(), gate_.data(), n * F);
     matmul(k, pool, gate_.data(), F, L.ffn_down, nullptr, xb, H, n);
-    pooled_add(k, pool, x, xb, x, n * H);
+    parallel_add(k, pool, x, xb, x, n * H);
 
     if (capture) std::memcpy(capture->layer_out.data() + static_cast<size_t>(l) * n * H, x, sizeof(float) * n * H);
   }
@@ -102,7 +102,7 @@ void GemmaModel::finish(const KernelTable* k, ThreadPool* pool, const float* x, 
   float* xb = xb_.data();
   for (const SequenceSpan& s : spans) s.seq->length += s.n_rows;
 
-  pooled_rmsnorm(k, pool, x, H, w_.output_norm.f32(), xb, H, n, H, c.eps);
+  parallel_rmsnorm(k, pool, x, H, w_.output_norm.f32(), xb, H, n, H, c.eps);
   if (capture) capture->final_hidden.assign(xb, xb + static_cast<size_t>(n) * H);
 
   // logits: every requested row of a single span, else each span's last row

@@ -1,5 +1,5 @@
 #include "siglip.h"
-#include "pooled.h"
+#include "parallel.h"
 
 #include <cmath>
 #include <cstring>
@@ -35,7 +35,7 @@ void SiglipModel::encode(const KernelTable* k, ThreadPool* pool, const float* pi
     float* xi = x + b * P * H;
     k->patch_embed(pool, pixels + b * image_pixels, c.channels, c.image_size, c.image_size, c.patch,
                    w_.patch_w.data, w_.patch_w.type, w_.patch_b.f32(), xi, c.hidden);
-    pooled_add(k, pool, xi, w_.position.f32(), xi, P * H);
+    parallel_add(k, pool, xi, w_.position.f32(), xi, P * H);
   }
 
   AttentionShape shape{};
@@ -50,7 +50,7 @@ void SiglipModel::encode(const KernelTable* k, ThreadPool* pool, const float* pi
 
   for (const SiglipLayer& L : w_.layers) {
     // self-attention (pre-LN)
-    pooled_layernorm(k, pool, x, H, L.ln1_w.f32(), L.ln1_b.f32(), xb, H, N, H, c.eps);
+    parallel_layernorm(k, pool, x, H, L.ln1_w.f32(), L.ln1_b.f32(), xb, H, N, H, c.eps);
     matmul(k, pool, xb, H, L.q_w, L.q_b.f32(), q_.data(), H, N);
     matmul(k, pool, xb, H, L.k_w, L.k_b.f32(), k_.data(), H, N);
     matmul(k, pool, xb, H, L.v_w, L.v_b.f32(), v_.data(), H, N);
@@ -59,17 +59,17 @@ void SiglipModel::encode(const KernelTable* k, ThreadPool* pool, const float* pi
       k->attention(pool, shape, q_.data() + off, k_.data() + off, v_.data() + off, att_.data() + off);
     }
     matmul(k, pool, att_.data(), H, L.out_w, L.out_b.f32(), xb, H, N);
-    pooled_add(k, pool, x, xb, x, N * H);
+    parallel_add(k, pool, x, xb, x, N * H);
 
     // MLP (pre-LN): fc1 -> tanh-GELU -> fc2
-    pooled_layernorm(k, pool, x, H, L.ln2_w.f32(), L.ln2_b.f32(), xb, H, N, H, c.eps);
+    parallel_layernorm(k, pool, x, H, L.ln2_w.f32(), L.ln2_b.f32(), xb, H, N, H, c.eps);
     matmul(k, pool, xb, H, L.fc1_w, L.fc1_b.f32(), mlp_.data(), F, N);
-    pooled_gelu_tanh(k, pool, mlp_.data(), mlp_.data(), N * F);
+    parallel_gelu_tanh(k, pool, mlp_.data(), mlp_.data(), N * F);
     matmul(k, pool, mlp_.data(), F, L.fc2_w, L.fc2_b.f32(), xb, H, N);
-    pooled_add(k, pool, x, xb, x, N * H);
+    parallel_add(k, pool, x, xb, x, N * H);
   }
 
-  pooled_layernorm(k, pool, x, H, w_.post_ln_w.f32(), w_.post_ln_b.f32(), xb, H, N, H, c.eps);
+  parallel_layernorm(k, pool, x, H, w_.post_ln_w.f32(), w_.post_ln_b.f32(), xb, H, N, H, c.eps);
   if (vision_out) std::memcpy(vision_out, xb, sizeof(float) * N * H);
   matmul(k, pool, xb, H, w_.proj_w, w_.proj_b.f32(), features, c.projection_dim, N);
 }

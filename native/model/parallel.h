@@ -39,19 +39,19 @@ constexpr size_t kRowGrain = 16;
 // Elements of an elementwise kernel per range, a multiple of every vector width.
 constexpr size_t kElementGrain = 4096;
 
-inline void pooled_rmsnorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
+inline void parallel_rmsnorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
                            float* y, size_t ldy, size_t n, size_t dim, float eps) {
   for_ranges(pool, n, kRowGrain,
              [&](size_t a, size_t b) { k->rmsnorm(x + a * ldx, ldx, w, y + a * ldy, ldy, b - a, dim, eps); });
 }
 
-inline void pooled_layernorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
+inline void parallel_layernorm(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const float* w,
                              const float* bias, float* y, size_t ldy, size_t n, size_t dim, float eps) {
   for_ranges(pool, n, kRowGrain,
              [&](size_t a, size_t b) { k->layernorm(x + a * ldx, ldx, w, bias, y + a * ldy, ldy, b - a, dim, eps); });
 }
 
-inline void pooled_rope_neox(const KernelTable* k, ThreadPool* pool, float* x, size_t ld, size_t n, int n_heads,
+inline void parallel_rope_neox(const KernelTable* k, ThreadPool* pool, float* x, size_t ld, size_t n, int n_heads,
                              int head_dim, const int32_t* positions, float theta) {
   for_ranges(pool, n, kRowGrain,
              [&](size_t a, size_t b) { k->rope_neox(x + a * ld, ld, b - a, n_heads, head_dim, positions + a, theta); });
@@ -69,16 +69,16 @@ void for_element_ranges(ThreadPool* pool, size_t n, const Fn& fn) {
   });
 }
 
-inline void pooled_add(const KernelTable* k, ThreadPool* pool, const float* a, const float* b, float* y, size_t n) {
+inline void parallel_add(const KernelTable* k, ThreadPool* pool, const float* a, const float* b, float* y, size_t n) {
   for_element_ranges(pool, n, [&](size_t i, size_t len) { k->add(a + i, b + i, y + i, len); });
 }
 
-inline void pooled_geglu(const KernelTable* k, ThreadPool* pool, const float* gate, const float* up, float* y,
+inline void parallel_geglu(const KernelTable* k, ThreadPool* pool, const float* gate, const float* up, float* y,
                          size_t n) {
   for_element_ranges(pool, n, [&](size_t i, size_t len) { k->geglu(gate + i, up + i, y + i, len); });
 }
 
-inline void pooled_gelu_tanh(const KernelTable* k, ThreadPool* pool, const float* x, float* y, size_t n) {
+inline void parallel_gelu_tanh(const KernelTable* k, ThreadPool* pool, const float* x, float* y, size_t n) {
   for_element_ranges(pool, n, [&](size_t i, size_t len) { k->gelu_tanh(x + i, y + i, len); });
 }
 
