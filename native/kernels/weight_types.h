@@ -11,10 +11,12 @@
 //      the alignment its loads need, and the type the activations are converted to for its dot
 //      products (`activation`: F32 for the float types, which multiply F32 activations as they are;
 //      Q8_0 for 32-element blocks and Q8_K for 256-element blocks, quantized on the fly per block);
-//   2. in every ISA, a row in that variant's kernel rows (`type_kernels` in native/kernels/impl/matmul.inc):
-//      how to widen a row to F32 (embedding lookups) and the GEMM and GEMV that read its blocks; the
-//      scalar variant's row is the reference the SIMD rows are tested against;
-//   3. its name in the kernel tests' type list (test/kernels-matmul.test.ts).
+//   2. a row in every variant's kernel rows (kTypeKernels in native/kernels/impl/matmul.inc, compiled
+//      once per ISA, checked against this table at compile time): how to widen a row to F32 (embedding
+//      lookups, the reference) and the GEMM and GEMV that read its blocks, written against vec.h like
+//      the float kernels; the scalar variant's row is the reference the SIMD rows are tested against;
+//   3. its lowercase name in WeightTypeName (lib/native.ts), which the kernel bindings of the test
+//      addon accept, so the kernel tests (test/kernels-matmul.test.ts) run it on every variant.
 // The loader (native/model/load.cc) then accepts the type for any `weight` tensor, and the model loops
 // reach its kernels through matmul() (native/model/weights.h) without a change.
 //
