@@ -4,6 +4,7 @@
  * is checked against the tensor shapes, and the pair against each other, so a wrong or mismatched file
  * fails here with a clear error instead of deep inside the native code.
  */
+import { PaliGemmaError } from '../errors.js';
 import { readGGUF } from '../gguf/reader.js';
 import { GGUFError } from '../gguf/errors.js';
 import {
@@ -16,7 +17,6 @@ import type { OllamaModelFiles } from '../ollama/store.js';
 import { GEMMA, gemmaDims, type GemmaBlockFields, type GemmaGlobalFields } from './arch/gemma.js';
 import { SIGLIP, type SiglipBlockFields, type SiglipDim, type SiglipGlobalFields } from './arch/siglip.js';
 import { blockPrefix, collectFields, explainDims, ggmlDims, type TensorRow, type TensorTable } from './arch/table.js';
-import { PaliGemmaError } from '../errors.js';
 
 /** Why a model file (or the pair) was rejected. */
 export type ModelFilesErrorCode =

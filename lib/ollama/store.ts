@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+
 import { PaliGemmaError } from '../errors.js';
 
 /** Why an Ollama model could not be resolved. */
