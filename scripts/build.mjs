@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The CommonJS build, for `require('paligemma')` on every Node >= 20 (require(esm) is not in all
-// of them): tsc's ESM output (dist/) bundled into one CommonJS file, dist/cjs/index.js, with the
-// declaration files copied beside it. dist/cjs/package.json says "commonjs", so Node and
-// TypeScript read both as CommonJS. Run by `npm run build:ts` after tsc.
+// `npm run build:ts` (and `prepare`): the JavaScript the package ships, from a clean dist/.
+//  - dist/: tsc's ESM output with declarations and source maps (lib/ ships too, for the maps).
+//  - dist/cjs/: for `require('paligemma')` on every Node >= 20 (require(esm) is not in all of
+//    them): dist/index.js bundled into one CommonJS file, the declarations copied beside it, and a
+//    package.json saying "commonjs" so that Node and TypeScript read both as CommonJS.
+import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +14,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const out = path.join(dist, 'cjs');
 
-rmSync(out, { recursive: true, force: true });
+rmSync(dist, { recursive: true, force: true }); // no stale files from deleted sources
+const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
 
