@@ -33,4 +33,5 @@ cd "$app"
 # esbuild (vitest's TypeScript transform) runs as a separate program: the host's x64 binary serves.
 PALIGEMMA_ADDON=$addon \
 ESBUILD_BINARY_PATH=$root/node_modules/@esbuild/linux-x64/bin/esbuild \
-  "${node[@]}" node_modules/vitest/vitest.mjs run --pool=threads --poolOptions.threads.singleThread "${files[@]}"
+  "${node[@]}" node_modules/vitest/vitest.mjs run --pool=threads --poolOptions.threads.singleThread \
+    --testTimeout=600000 --hookTimeout=600000 "${files[@]}"

@@ -3,9 +3,10 @@
  * tarball into temporary apps, then used through `import` and `require` and type-checked both ways.
  *  - With a PATH holding only node, npm and sh (no compiler, make or Python), the install takes the
  *    linux-x64 prebuild and the tiny model passes its golden check on each SIMD variant.
- *  - With install scripts off and no prebuild for the platform, the pure-JS exports work and
- *    loadModel fails with one NativeAddonError line; the fix it names (`npm rebuild paligemma`
- *    with a toolchain) compiles the addon from the tarball's sources and makes the model run.
+ *  - With install scripts off the prebuild is found at run time. With no prebuild for the
+ *    platform either, the pure-JS exports work and loadModel fails with one NativeAddonError
+ *    line; the fix it names (`npm rebuild paligemma` with a toolchain) compiles the addon from
+ *    the tarball's sources and makes the model run.
  * Needs prebuilds/ (`npm run prebuild`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,7 +153,7 @@ describe('installed where there is no compiler', () => {
   });
 });
 
-describe('installed with scripts disabled, on a platform without a prebuild', () => {
+describe('installed with scripts disabled', () => {
   let dir: string;
   // Converts the tiny fixture (pure JS), then tries to load it; prints what happened as JSON.
   const attempt = (load: string) => `
@@ -170,12 +171,20 @@ describe('installed with scripts disabled, on a platform without a prebuild', ()
       console.log(JSON.stringify({ tensors: gguf.tensors.length, detections: detections.length, error }));
     })();`;
 
+  let withPrebuild: ReturnType<typeof run>;
+
   beforeAll(() => {
     const a = app('no-scripts', ['--ignore-scripts']);
     expect(a.install.status, a.install.stderr).toBe(0);
     dir = a.dir;
-    // As on a platform the package has no prebuild for.
+    withPrebuild = run(process.execPath, ['-e', "console.log(require('paligemma').simdVariant())"], { cwd: dir });
+    // From here on, as on a platform the package has no prebuild for.
     rmSync(path.join(dir, 'node_modules/paligemma/prebuilds'), { recursive: true });
+  });
+
+  it('the prebuild needs no install script: it is found at run time', () => {
+    expect(withPrebuild.stderr).toBe('');
+    expect(withPrebuild.stdout.trim()).toBe(simdVariant());
   });
 
   it.each([["require('paligemma')"], ["await import('paligemma')"]])('%s: pure-JS exports work, loadModel says how to fix it in one line', (load) => {
