@@ -3,10 +3,7 @@
 // loads in node.exe, electron.exe or any renamed host. (node-gyp and cmake-js give MSVC builds
 // their own such hook.)
 #if defined(_WIN32)
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "win.h"
 
 #include <delayimp.h>
 
