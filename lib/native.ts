@@ -124,13 +124,16 @@ function loadAddon(): NativeAddon {
 }
 
 let loaded: NativeAddon | undefined;
+const addon = (): NativeAddon => (loaded ??= loadAddon());
 
 /**
  * The addon, loaded on first use rather than at import: the pure-JS exports (formats, tokenizer,
  * task parsers…) work even where it cannot load, and the first native call throws NativeAddonError.
  */
 export const native: NativeAddon = new Proxy({} as NativeAddon, {
-  get: (_target, key) => Reflect.get((loaded ??= loadAddon()), key),
+  get: (_target, key) => Reflect.get(addon(), key),
+  set: (_target, key, value) => Reflect.set(addon(), key, value),
+  has: (_target, key) => Reflect.has(addon(), key),
 });
 
 /** What the CPU supports (cpuid on x64, hwcap on arm64). */
