@@ -10,7 +10,7 @@
  * Needs prebuilds/ (`npm run prebuild`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,33 +27,48 @@ let tarball: string;
 /** This environment without npm's per-run variables (the test may itself run under `npm run`). */
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
 
-function run(cmd: string, args: string[], options: SpawnSyncOptions = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cleanEnv, ...options });
-  return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr), error: r.error };
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  error?: NodeJS.ErrnoException;
+}
+
+/** Runs a command to its end. Asynchronous: a test blocked in spawnSync for a minute starves vitest's worker. */
+function run(cmd: string, args: string[], options: SpawnOptions = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: cleanEnv, ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', (error) => resolve({ status: null, stdout, stderr, error }));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** A new app directory with the tarball installed by `npm install ...flags`. */
-function app(name: string, flags: string[], env: NodeJS.ProcessEnv = cleanEnv) {
+async function app(name: string, flags: string[], env: NodeJS.ProcessEnv = cleanEnv) {
   const dir = path.join(work, name);
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true }));
   copyFileSync(path.join(projectRoot, 'scripts/golden-check.mjs'), path.join(dir, 'golden-check.mjs'));
-  const r = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...flags, tarball], { cwd: dir, env });
+  const r = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...flags, tarball], { cwd: dir, env });
   return { dir, install: r };
 }
 
 /** scripts/golden-check.mjs in `dir`: its JSON verdict. */
-function goldenCheck(dir: string, flags: string[] = [], env: NodeJS.ProcessEnv = cleanEnv) {
-  const r = run(process.execPath, ['golden-check.mjs', FIXTURE, ...flags], { cwd: dir, env });
+async function goldenCheck(dir: string, flags: string[] = [], env: NodeJS.ProcessEnv = cleanEnv) {
+  const r = await run(process.execPath, ['golden-check.mjs', FIXTURE, ...flags], { cwd: dir, env });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (!last.startsWith('{')) throw new Error(`golden-check.mjs failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return { status: r.status, verdict: JSON.parse(last) as { ok: boolean; module: string; simd: string; failures: string[] } };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   const prebuild = path.join(projectRoot, 'prebuilds/linux-x64/paligemma.glibc.node');
   if (!existsSync(prebuild)) throw new Error(`${prebuild} is missing: run \`npm run prebuild\` first`);
-  const r = run('npm', ['pack', '--pack-destination', work], { cwd: projectRoot });
+  const r = await run('npm', ['pack', '--pack-destination', work], { cwd: projectRoot });
   if (r.status !== 0) throw new Error(`npm pack failed:\n${r.stderr}`);
   tarball = path.join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
 });
@@ -64,22 +79,22 @@ describe('installed where there is no compiler', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // PATH: node, npm and the shell npm runs scripts with; nothing else.
     const bin = path.join(work, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, path.join(bin, 'node'));
     symlinkSync('/bin/sh', path.join(bin, 'sh'));
-    symlinkSync(realpathSync(run('sh', ['-c', 'command -v npm']).stdout.trim()), path.join(bin, 'npm'));
+    symlinkSync(realpathSync((await run('sh', ['-c', 'command -v npm'])).stdout.trim()), path.join(bin, 'npm'));
     env = { ...cleanEnv, PATH: bin };
-    const a = app('no-toolchain', [], env);
+    const a = await app('no-toolchain', [], env);
     expect(a.install.status, a.install.stderr).toBe(0);
     dir = a.dir;
   });
 
-  it('has no compiler, make or Python on its PATH', () => {
+  it('has no compiler, make or Python on its PATH', async () => {
     for (const tool of ['cc', 'gcc', 'g++', 'c++', 'clang', 'make', 'python3']) {
-      expect(run(tool, ['--version'], { env }).error, tool).toMatchObject({ code: 'ENOENT' });
+      expect((await run(tool, ['--version'], { env })).error, tool).toMatchObject({ code: 'ENOENT' });
     }
   });
 
@@ -89,7 +104,7 @@ describe('installed where there is no compiler', () => {
     expect(existsSync(path.join(pkg, 'build'))).toBe(false);
   });
 
-  it('import and require give the same API', () => {
+  it('import and require give the same API', async () => {
     const code = `
       const viaRequire = require('paligemma');
       import('paligemma').then((viaImport) => {
@@ -97,7 +112,7 @@ describe('installed where there is no compiler', () => {
         console.log(JSON.stringify({ require: names(viaRequire), import: names(viaImport),
           types: names(viaImport).map((k) => typeof viaImport[k] === typeof viaRequire[k]) }));
       });`;
-    const r = run(process.execPath, ['-e', code], { cwd: dir, env });
+    const r = await run(process.execPath, ['-e', code], { cwd: dir, env });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout) as { require: string[]; import: string[]; types: boolean[] };
     expect(out.require).toEqual(out.import);
@@ -109,14 +124,14 @@ describe('installed where there is no compiler', () => {
   // alternating import and require.
   const variants = [undefined, ...simdVariants().filter((v) => v.supported && v.name !== simdVariant()).map((v) => v.name)];
   const cases = variants.map((simd, i) => ({ simd, label: simd ?? '(unset)', viaRequire: i % 2 === 1, via: i % 2 ? 'require' : 'import' }));
-  it.each(cases)('the tiny model passes its golden check: PALIGEMMA_SIMD=$label, through $via', ({ simd, viaRequire }) => {
-    const { status, verdict } = goldenCheck(dir, viaRequire ? ['--require'] : [], simd ? { ...env, PALIGEMMA_SIMD: simd } : env);
+  it.each(cases)('the tiny model passes its golden check: PALIGEMMA_SIMD=$label, through $via', async ({ simd, viaRequire }) => {
+    const { status, verdict } = await goldenCheck(dir, viaRequire ? ['--require'] : [], simd ? { ...env, PALIGEMMA_SIMD: simd } : env);
     expect(verdict.failures).toEqual([]);
     expect(status).toBe(0);
     expect(verdict).toMatchObject({ ok: true, module: viaRequire ? 'require' : 'import', simd: simd ?? simdVariant() });
   });
 
-  it('type-checks from an ES module and from CommonJS (node16), and with the legacy resolution', () => {
+  it('type-checks from an ES module and from CommonJS (node16), and with the legacy resolution', async () => {
     const shared = (api: string) => `
       export async function caption(model: string, projector: string, image: Buffer): Promise<string> {
         const m: ${api}PaliGemma = await ${api}loadModel({ model, projector, threads: 2 });
@@ -143,7 +158,7 @@ describe('installed where there is no compiler', () => {
     const declarations: Record<string, string[]> = {};
     for (const [name, config] of Object.entries(configs)) {
       writeFileSync(path.join(dir, name), JSON.stringify(config));
-      const r = run(process.execPath, [TSC, '-p', name, '--listFiles'], { cwd: dir });
+      const r = await run(process.execPath, [TSC, '-p', name, '--listFiles'], { cwd: dir });
       expect(r.status, `${name}:\n${r.stdout}`).toBe(0);
       declarations[name] = r.stdout.split('\n').filter((f) => /node_modules\/paligemma\/dist\/(cjs\/)?index\.d\.ts$/.test(f)).map((f) => f.slice(f.indexOf('dist/')));
     }
@@ -171,13 +186,13 @@ describe('installed with scripts disabled', () => {
       console.log(JSON.stringify({ tensors: gguf.tensors.length, detections: detections.length, error }));
     })();`;
 
-  let withPrebuild: ReturnType<typeof run>;
+  let withPrebuild: Ran;
 
-  beforeAll(() => {
-    const a = app('no-scripts', ['--ignore-scripts']);
+  beforeAll(async () => {
+    const a = await app('no-scripts', ['--ignore-scripts']);
     expect(a.install.status, a.install.stderr).toBe(0);
     dir = a.dir;
-    withPrebuild = run(process.execPath, ['-e', "console.log(require('paligemma').simdVariant())"], { cwd: dir });
+    withPrebuild = await run(process.execPath, ['-e', "console.log(require('paligemma').simdVariant())"], { cwd: dir });
     // From here on, as on a platform the package has no prebuild for.
     rmSync(path.join(dir, 'node_modules/paligemma/prebuilds'), { recursive: true });
   });
@@ -187,8 +202,8 @@ describe('installed with scripts disabled', () => {
     expect(withPrebuild.stdout.trim()).toBe(simdVariant());
   });
 
-  it.each([["require('paligemma')"], ["await import('paligemma')"]])('%s: pure-JS exports work, loadModel says how to fix it in one line', (load) => {
-    const r = run(process.execPath, ['-e', attempt(load)], { cwd: dir });
+  it.each([["require('paligemma')"], ["await import('paligemma')"]])('%s: pure-JS exports work, loadModel says how to fix it in one line', async (load) => {
+    const r = await run(process.execPath, ['-e', attempt(load)], { cwd: dir });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect(out.tensors).toBeGreaterThan(10);
@@ -199,18 +214,18 @@ describe('installed with scripts disabled', () => {
     expect(out.error.message).toMatch(/install script.*`npm rebuild paligemma` with a C\+\+ toolchain/);
   });
 
-  it('the CLI prints the same fix, exit status 1', () => {
-    const r = run(path.join(dir, 'node_modules/.bin/paligemma'), ['features'], { cwd: dir });
+  it('the CLI prints the same fix, exit status 1', async () => {
+    const r = await run(path.join(dir, 'node_modules/.bin/paligemma'), ['features'], { cwd: dir });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^paligemma features: no paligemma native addon for .*Fix: /);
     expect(r.stderr).not.toContain('bug');
   });
 
-  it('`npm rebuild paligemma` compiles the addon from the tarball, and the model runs', () => {
-    const r = run('npm', ['rebuild', 'paligemma', '--foreground-scripts'], { cwd: dir, env: { ...cleanEnv, JOBS: 'max' } });
+  it('`npm rebuild paligemma` compiles the addon from the tarball, and the model runs', async () => {
+    const r = await run('npm', ['rebuild', 'paligemma', '--foreground-scripts'], { cwd: dir, env: { ...cleanEnv, JOBS: 'max' } });
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(path.join(dir, 'node_modules/paligemma/build/Release/paligemma.node'))).toBe(true);
-    const { verdict } = goldenCheck(dir);
+    const { verdict } = await goldenCheck(dir);
     expect(verdict).toMatchObject({ ok: true, simd: simdVariant() });
   });
 });

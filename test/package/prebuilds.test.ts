@@ -5,14 +5,16 @@
  * must be compiled in. The end-to-end runs are scripts/test-arm64.sh and scripts/test-win32.sh.
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { simdVariant } from '../../lib/native.js';
-import { foreignEnv, foreignNode, missingRunner, type ForeignTarget } from '../../scripts/foreign-node.js';
+import { promisify } from 'node:util';
+
+import { foreignEnv, missingRunner, type ForeignTarget } from '../../scripts/foreign-node.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -52,6 +54,16 @@ const newest = (versions: string[], name: string) =>
     .map((v) => v.slice(name.length + 1))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
     .pop();
+
+/**
+ * The runner + Node command for `target` (scripts/foreign-node.ts, in a child process: the first
+ * call downloads Node and sets wine up, which must not block this test worker for long).
+ */
+async function foreignNode(target: ForeignTarget): Promise<string[]> {
+  const script = path.join(projectRoot, 'scripts/foreign-node.ts');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, target], { cwd: projectRoot });
+  return stdout.trim().split('\n');
+}
 
 /** What the addon says about itself when `node` (a command) loads `file`; node.exe's output goes through a file (wine). */
 function probe(command: string[], file: string, env: NodeJS.ProcessEnv) {
@@ -93,7 +105,7 @@ describe.each(Object.entries(PREBUILDS))('%s prebuild', (target, p) => {
     });
   }
 
-  it('loads, with every SIMD variant of its architecture compiled in', (ctx) => {
+  it('loads, with every SIMD variant of its architecture compiled in', async (ctx) => {
     let command: string[];
     let env: NodeJS.ProcessEnv = process.env;
     if (target === `${process.platform}-${process.arch}`) {
@@ -101,7 +113,7 @@ describe.each(Object.entries(PREBUILDS))('%s prebuild', (target, p) => {
     } else {
       const missing = missingRunner(target as ForeignTarget);
       if (missing) return ctx.skip(missing);
-      command = foreignNode(target as ForeignTarget);
+      command = await foreignNode(target as ForeignTarget);
       env = foreignEnv(target as ForeignTarget);
     }
     const info = probe(command, file, env);
@@ -112,10 +124,10 @@ describe.each(Object.entries(PREBUILDS))('%s prebuild', (target, p) => {
   });
 
   if (target === 'win32-x64') {
-    it('loads in a host that is not named node.exe (Electron): the delay-load hook', (ctx) => {
+    it('loads in a host that is not named node.exe (Electron): the delay-load hook', async (ctx) => {
       const missing = missingRunner('win32-x64');
       if (missing) return ctx.skip(missing);
-      const command = foreignNode('win32-x64');
+      const command = await foreignNode('win32-x64');
       const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-electron-'));
       try {
         copyFileSync(command.at(-1)!, path.join(dir, 'electron.exe'));
