@@ -15,7 +15,12 @@
       "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
       "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno"]
     },
-    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } },
+    "conditions": [
+      # Every target is built on every architecture: off x64 the AVX kernel libraries are empty
+      # (their sources need x86 intrinsics), as the NEON one is off arm64.
+      ["target_arch!='x64'", { "sources/": [["exclude", "native/kernels/avx(2|512)/"]] }]
+    ]
   },
   "targets": [
     {
@@ -56,8 +61,8 @@
       "cflags_cc": ["-fPIC"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "export_dependent_settings": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "link_settings": { "libraries": ["-lpthread"] },
       "conditions": [
+        ["OS!='win'", { "link_settings": { "libraries": ["-lpthread"] } }],
         ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],
         ["target_arch=='arm64'", { "dependencies": ["kernels_neon"] }]
       ]

@@ -80,5 +80,5 @@ export { Tokenizer, TokenizerError, TokenType } from './tokenizer/index.js';
 export type { TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder, TokenizerErrorCode, VocabTable } from './tokenizer/index.js';
 
 // Runtime
-export { cpuFeatures, simdVariant, simdVariants, SimdError } from './native.js';
-export type { CpuFeatures, SimdVariantName, SimdVariantInfo, SimdErrorCode } from './native.js';
+export { cpuFeatures, simdVariant, simdVariants, SimdError, NativeAddonError } from './native.js';
+export type { CpuFeatures, SimdVariantName, SimdVariantInfo, SimdErrorCode, NativeAddonErrorCode } from './native.js';

@@ -1,8 +1,9 @@
 /**
- * Loads the native addon (a prebuild from `prebuilds/`, else the local `build/`) and types its
+ * Loads the native addon (the local `build/`, else a prebuild from `prebuilds/`) and types its
  * surface: every function and class of the shipped addon (native/addon.cc) and of the test addon
  * (native/testing/) is declared here, and everything else reaches native code through this module.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -264,15 +265,62 @@ export class SimdError extends PaliGemmaError<SimdErrorCode> {
   }
 }
 
-const require = createRequire(import.meta.url);
-// Both lib/native.ts (tests) and dist/native.js (package) sit one level below the package root.
-const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Why the addon could not load: NOT_FOUND, no binary for this platform; LOAD_FAILED, one was found but the OS refused it. */
+export type NativeAddonErrorCode = 'NOT_FOUND' | 'LOAD_FAILED';
 
+/** Thrown on first use of native code when the addon cannot load; the message says how to fix it. */
+export class NativeAddonError extends PaliGemmaError<NativeAddonErrorCode> {
+  override name = 'NativeAddonError';
+}
+
+const require = createRequire(import.meta.url);
+
+/** The package root: the nearest directory above this module that holds binding.gyp. */
+function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url)); // lib/, dist/ or dist/cjs/
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) return path.dirname(here);
+  }
+}
+
+/** Loads the addon; a failure is one NativeAddonError line with the platform, the file(s) tried and the fix. */
 function loadAddon(): NativeAddon {
+  const where = `${process.platform}-${process.arch} (Node ${process.versions.node})`;
+  const toolchain = process.platform === 'win32' ? 'Visual Studio Build Tools and Python 3' : 'Python 3, make and g++ or clang';
+  const rebuild = `run \`npm rebuild paligemma\` with a C++ toolchain (${toolchain})`;
   // PALIGEMMA_ADDON names a specific build (e.g. the cmake-js output) in place of the usual lookup.
   const explicit = process.env.PALIGEMMA_ADDON;
-  const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-  const addon = explicit ? (require(path.resolve(explicit)) as NativeAddon) : load(packageRoot);
+  let file: string;
+  if (explicit) {
+    file = path.resolve(explicit);
+  } else {
+    const root = packageRoot();
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    try {
+      file = nodeGypBuild.resolve(root); // build/Release, else the best match in prebuilds/
+    } catch (cause) {
+      const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+      throw new NativeAddonError(
+        'NOT_FOUND',
+        `no paligemma native addon for ${where}: neither a prebuilt binary in ${prebuilds} nor a build in ${path.join(root, 'build', 'Release')}. ` +
+          `Fix: let paligemma's install script run (--ignore-scripts skips it, as pnpm does until the package is approved), or ${rebuild}.`,
+        { cause },
+      );
+    }
+  }
+  let addon: NativeAddon;
+  try {
+    addon = require(file) as NativeAddon;
+  } catch (cause) {
+    const reason = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
+    throw new NativeAddonError(
+      explicit && !existsSync(file) ? 'NOT_FOUND' : 'LOAD_FAILED',
+      `the paligemma native addon ${file} does not load on ${where}: ${reason}. ` +
+        `Fix: ${explicit ? 'point PALIGEMMA_ADDON at a working build, or unset it' : `${rebuild} to compile it for this system`}.`,
+      { cause },
+    );
+  }
   const requested = process.env.PALIGEMMA_SIMD;
   if (requested) {
     try {
@@ -284,8 +332,24 @@ function loadAddon(): NativeAddon {
   return addon;
 }
 
-/** The loaded addon. Loading happens once, at import. */
-export const native: NativeAddon = loadAddon();
+let loaded: NativeAddon | undefined;
+const addon = (): NativeAddon => (loaded ??= loadAddon());
+
+/**
+ * The addon, loaded on first use rather than at import: the pure-JS exports (formats, tokenizer,
+ * task parsers…) work even where it cannot load, and the first native call throws NativeAddonError.
+ */
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_target, key) => Reflect.get(addon(), key),
+  set: (_target, key, value) => Reflect.set(addon(), key, value),
+  has: (_target, key) => Reflect.has(addon(), key),
+  ownKeys: () => Reflect.ownKeys(addon()),
+  // Reported configurable: the proxy's own (empty) target must not be contradicted.
+  getOwnPropertyDescriptor: (_target, key) => {
+    const d = Reflect.getOwnPropertyDescriptor(addon(), key);
+    return d && { ...d, configurable: true };
+  },
+});
 
 /**
  * Loads the test addon (build/Release/paligemma_test.so, built beside the shipped addon by `npm ci`
@@ -295,7 +359,7 @@ export const native: NativeAddon = loadAddon();
 export function loadTestAddon(): NativeTestAddon {
   const explicit = process.env.PALIGEMMA_ADDON;
   const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-  const shipped = explicit ? path.resolve(explicit) : nodeGypBuild.resolve(packageRoot);
+  const shipped = explicit ? path.resolve(explicit) : nodeGypBuild.resolve(packageRoot());
   const file = path.join(path.dirname(shipped), 'paligemma_test.so');
   const module = { exports: {} as NativeTestAddon };
   try {

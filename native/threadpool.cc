@@ -30,6 +30,10 @@
 #endif
 #if defined(__linux__)
 #include <sched.h>
+#elif defined(_WIN32)
+#include "win.h"
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 namespace pg {
@@ -226,6 +230,19 @@ int physical_cores() {
     cores.insert({p, c});
   }
   count = static_cast<int>(cores.size());
+#elif defined(_WIN32)
+  // One variable-size RelationProcessorCore record per physical core, across all processor groups.
+  using Record = SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX;
+  DWORD bytes = 0;
+  GetLogicalProcessorInformationEx(RelationProcessorCore, nullptr, &bytes);
+  std::vector<char> buf(bytes);
+  if (bytes && GetLogicalProcessorInformationEx(RelationProcessorCore, reinterpret_cast<Record*>(buf.data()), &bytes)) {
+    for (DWORD at = 0; at < bytes; at += reinterpret_cast<const Record*>(buf.data() + at)->Size) count++;
+  }
+#elif defined(__APPLE__)
+  int cores = 0;
+  size_t size = sizeof(cores);
+  if (sysctlbyname("hw.physicalcpu", &cores, &size, nullptr, 0) == 0) count = cores;
 #endif
   if (count > 0) return count;
   const unsigned n = std::thread::hardware_concurrency();

@@ -16,7 +16,7 @@ const exportedErrorClasses = Object.entries(api as Record<string, unknown>).filt
 describe('error classes', () => {
   it('the package exports the expected error classes', () => {
     expect(exportedErrorClasses.map(([name]) => name).sort()).toEqual([
-      'ConvertError', 'GGUFError', 'ImageError', 'ModelFilesError', 'NpzError', 'OllamaError', 'PaliGemmaError',
+      'ConvertError', 'GGUFError', 'ImageError', 'ModelFilesError', 'NativeAddonError', 'NpzError', 'OllamaError', 'PaliGemmaError',
       'SafetensorsError', 'SimdError', 'TaskError', 'TokenizerError',
     ]);
   });

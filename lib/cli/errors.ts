@@ -52,6 +52,7 @@ const HINTS: Record<string, Hint> = {
     : code === 'NO_VISION' ? 'pass the mmproj GGUF with --projector FILE'
     : undefined,
   SimdError: () => '`paligemma features` lists the kernel sets this CPU can run',
+  NativeAddonError: () => undefined, // its message already says how to fix it
   ConvertError: () => '<hf-dir> must hold a PaliGemma checkpoint in Hugging Face layout (config.json, *.safetensors, tokenizer)',
   SafetensorsError: () => 'a .safetensors file is damaged or incomplete; download the checkpoint again',
   TokenizerError: () => 'the vocabulary in the text GGUF is damaged; convert or download the model again',

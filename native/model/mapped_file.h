@@ -1,4 +1,5 @@
 // A read-only memory map of a model file: weights are used in place, never copied.
+// POSIX mmap, or a Windows file mapping; the path is UTF-8 on every OS.
 #pragma once
 
 #include <cstddef>
@@ -19,8 +20,9 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
-  // Pins the pages in RAM (mlock) so idle weights are not reclaimed. Throws when the OS refuses
-  // (usually RLIMIT_MEMLOCK), with the limit in the message.
+  // Pins the pages in RAM (mlock / VirtualLock) so idle weights are not reclaimed. Throws when the
+  // OS refuses (usually RLIMIT_MEMLOCK, or the working-set quota on Windows), with the limit in the
+  // message.
   void lock();
 
  private:
