@@ -1,6 +1,10 @@
+import type { FileErrorFactory } from '../files.js';
+
 /** Why a safetensors file or checkpoint index was rejected. */
 export type SafetensorsErrorCode =
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket. */
+  | 'NOT_A_FILE'
   | 'TRUNCATED'
   | 'HEADER_TOO_LARGE'
   | 'BAD_HEADER'
@@ -27,6 +31,8 @@ export class SafetensorsError extends Error {
 /** Why a Hugging Face checkpoint could not be converted. */
 export type ConvertErrorCode =
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket. */
+  | 'NOT_A_FILE'
   | 'MISSING_FILE'
   | 'BAD_CONFIG'
   | 'UNSUPPORTED'
@@ -46,4 +52,14 @@ export class ConvertError extends Error {
   ) {
     super(path ? `${path}: ${message}` : message);
   }
+}
+
+/** SafetensorsErrors for the file helpers of lib/files.ts; `tooLarge` is the code for a file over the caller's limit. */
+export function safetensorsFileError(tooLarge: SafetensorsErrorCode = 'IO'): FileErrorFactory {
+  return (problem, message, file) => new SafetensorsError(problem === 'TOO_LARGE' ? tooLarge : problem, message, file);
+}
+
+/** ConvertErrors for the file helpers of lib/files.ts; `tooLarge` is the code for a file over the caller's limit. */
+export function convertFileError(tooLarge: ConvertErrorCode): FileErrorFactory {
+  return (problem, message, file) => new ConvertError(problem === 'TOO_LARGE' ? tooLarge : problem, message, file);
 }

@@ -7,8 +7,8 @@
  * u32 ggml type, u64 offset relative to the data section), padding to `general.alignment`, tensor data.
  * Strings are a u64 byte length followed by UTF-8 bytes; arrays are a u32 item type, a u64 count, items.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { GGUFError, type GGUFErrorCode } from './errors.js';
+import { openRegularFile, type FileLocation } from '../files.js';
+import { GGUFError, ggufFileError, type GGUFErrorCode } from './errors.js';
 import { describeUnsupportedTypeId, ggmlTensorBytes, ggmlTypeById } from './ggml-types.js';
 import type { GGUFArrayValue, GGUFFile, GGUFScalarType, GGUFTensorInfo, GGUFValue } from './types.js';
 
@@ -71,30 +71,20 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Parses the header of the GGUF file at `path` (versions 2 and 3) and resolves the tensor table against
- * the file. Rejects with a {@link GGUFError} naming what is wrong for any malformed or hostile input; reads
+ * the file. `path` may be a `file:` URL; the result's `path` is then the converted path. Anything but a
+ * regular file (a directory, a FIFO, a device) is refused with NOT_A_FILE before a byte is read. Rejects with a {@link GGUFError} naming what is wrong for any malformed or hostile input; reads
  * only the header, in bounded chunks.
  */
-export async function readGGUF(path: string, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
-  let fh: FileHandle;
+export async function readGGUF(path: FileLocation, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
+  const file = await openRegularFile(path, 'a GGUF file', ggufFileError);
   try {
-    fh = await open(path, 'r');
-  } catch (cause) {
-    throw new GGUFError('IO', `cannot open: ${(cause as Error).message}`, path, { cause });
-  }
-  try {
-    let size: number;
-    try {
-      size = (await fh.stat()).size;
-    } catch (cause) {
-      throw new GGUFError('IO', `cannot stat: ${(cause as Error).message}`, path, { cause });
-    }
     const source: GGUFByteSource = {
-      size,
-      read: async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead,
+      size: file.size,
+      read: async (buffer, offset, length, position) => (await file.handle.read(buffer, offset, length, position)).bytesRead,
     };
-    return await parseGGUF(source, path, options);
+    return await parseGGUF(source, file.path, options);
   } finally {
-    await fh.close().catch(() => undefined);
+    await file.handle.close().catch(() => undefined);
   }
 }
 
