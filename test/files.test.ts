@@ -13,8 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { convertCheckpoint } from '../lib/convert/index.js';
 import { GGUFError, readGGUF, writeGGUF } from '../lib/gguf/index.js';
+import { loadModel } from '../lib/model/paligemma.js';
 import { readNpz } from '../lib/tasks/npz.js';
+import { FIXTURE_DIR } from './helpers/golden.js';
 import { projectRoot } from './helpers/vocab.js';
 
 let dir: string;
@@ -173,5 +176,16 @@ describe('file: URLs', () => {
     }
     const err = await readGGUF(new URL('https://example.com/model.gguf')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/https: URL; only local paths and file: URLs can be read/);
+  });
+
+  it('loadModel takes file: URLs for both files (the native side opens the converted paths)', async () => {
+    const files = await convertCheckpoint(FIXTURE_DIR, { outDir: path.join(dir, 'model'), outType: 'f32' });
+    const model = await loadModel({ model: pathToFileURL(files.textPath).href, projector: pathToFileURL(files.projectorPath).href });
+    try {
+      const r = await model.generate({ tokens: [2, 100], maxTokens: 2 });
+      expect(r.tokens.length).toBeGreaterThan(0);
+    } finally {
+      await model.dispose();
+    }
   });
 });

@@ -244,7 +244,7 @@ describe('the corrupt-file corpus', () => {
     expect(await outcome(valid.bytes, { maxHeaderBytes: 100 })).toBe('LIMIT_EXCEEDED');
   });
 
-  it('reports unreadable paths as IO', async () => {
+  it('reports a missing path as IO and a directory as NOT_A_FILE', async () => {
     const missing = await readGGUF(join(dir, 'missing.gguf')).then(() => undefined, (e: unknown) => e);
     expect(missing).toBeInstanceOf(GGUFError);
     expect((missing as GGUFError).code).toBe('IO');
@@ -252,7 +252,7 @@ describe('the corrupt-file corpus', () => {
     await mkdir(aDir);
     const isDir = await readGGUF(aDir).then(() => undefined, (e: unknown) => e);
     expect(isDir).toBeInstanceOf(GGUFError);
-    expect((isDir as GGUFError).code).toBe('IO');
+    expect((isDir as GGUFError).code).toBe('NOT_A_FILE');
   });
 });
 
