@@ -19,6 +19,13 @@ export interface ReadGGUFOptions {
    * a model with a 257k-token vocabulary is about 6 MB.
    */
   maxHeaderBytes?: number;
+  /**
+   * Most array items the whole header may hold, all arrays together (nested ones included); default
+   * 4,194,304. Strings and bools become one JS value each, so items cost far more memory and time than
+   * their bytes in the file: a 128 MiB header of 134 million bools took 36 s and 1.9 GB. The arrays of
+   * a model's tokenizer (tokens, scores, types, merges) hold a few hundred thousand items each.
+   */
+  maxArrayItems?: number;
 }
 
 /** The magic "GGUF" read as a little-endian u32. */
@@ -29,6 +36,7 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 export const GGUF_MAX_DIMS = 4;
 
 const DEFAULT_MAX_HEADER_BYTES = 128 * 2 ** 20;
+const DEFAULT_MAX_ARRAY_ITEMS = 4 * 2 ** 20;
 /** Arrays of arrays deeper than this are rejected (ggml itself writes none). */
 const MAX_ARRAY_DEPTH = 16;
 /**
@@ -98,7 +106,8 @@ export interface GGUFByteSource {
 /** {@link readGGUF} over any byte source; `path` names the source in errors and in the result. */
 export async function parseGGUF(source: GGUFByteSource, path: string, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
   const maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  return new HeaderParser(new HeaderCursor(source, path, maxHeaderBytes)).parse();
+  const maxArrayItems = options.maxArrayItems ?? DEFAULT_MAX_ARRAY_ITEMS;
+  return new HeaderParser(new HeaderCursor(source, path, maxHeaderBytes), maxArrayItems).parse();
 }
 
 /**
@@ -283,8 +292,13 @@ const utf8Slice: (this: Buffer, start: number, end: number) => string =
 /** Parses the header through a cursor; one instance per file. */
 class HeaderParser {
   private nestedArrays = 0;
+  /** Items of all arrays so far, nested ones included. */
+  private arrayItems = 0;
 
-  constructor(private readonly c: HeaderCursor) {}
+  constructor(
+    private readonly c: HeaderCursor,
+    private readonly maxArrayItems: number,
+  ) {}
 
   async parse(): Promise<GGUFFile> {
     const c: HeaderCursor = this.c;
@@ -362,6 +376,12 @@ class HeaderParser {
     const count = c.u64AsNumber();
     const what = `array '${key}' of ${count} items`;
     const scalar = SCALAR_BY_ID.get(itemTypeId);
+    // Each item takes at least one byte, so a count the file cannot hold is LENGTH_PAST_END, not a limit.
+    c.checkAvailable(count, 'LENGTH_PAST_END', what);
+    this.arrayItems += count;
+    if (this.arrayItems > this.maxArrayItems) {
+      c.fail('LIMIT_EXCEEDED', `${what} takes the header past ${this.maxArrayItems} array items in all (the maxArrayItems limit)`);
+    }
 
     if (scalar) {
       const { size, array } = SCALARS[scalar];
