@@ -95,6 +95,11 @@ const SPACE_MARK = '\u2581'; // ▁, SentencePiece's escaped space
  *
  * A lone UTF-16 surrogate in the text is encoded as U+FFFD (what UTF-8 encoding of the string gives).
  * `encode` returns a plain `number[]`.
+ *
+ * Hostile vocabularies and prompts: building is linear in the vocabulary and encoding linear in the text plus the
+ * length of the pieces merged, whatever the pieces (hashes are seeded per tokenizer; whole pieces are found by an
+ * Aho–Corasick automaton). A piece may have at most MAX_PIECE_LENGTH code units, and the pieces matched whole at most
+ * MAX_MATCHED_UNITS together (else LIMIT_EXCEEDED). `maxTokens` bounds the work of one call before it starts.
  */
 export class Tokenizer {
   /** Number of pieces. */
