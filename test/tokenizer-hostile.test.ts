@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 
+import type { GGUFFile, GGUFValue } from '../lib/gguf/index.js';
 import { PieceTable } from '../lib/tokenizer/piece-table.js';
 import { MAX_MATCHED_UNITS, MAX_PIECE_LENGTH } from '../lib/tokenizer/tokenizer.js';
 import { TokenType, Tokenizer, TokenizerError, type VocabTable } from '../lib/tokenizer/index.js';
@@ -132,6 +133,20 @@ describe('limits on the vocabulary', () => {
     expect(err.message).toMatch(/^token 2 \("x{40}"…\) is 17000000 characters long; a piece may have at most 65536/);
     rows[2] = ['x'.repeat(MAX_PIECE_LENGTH), TokenType.USER_DEFINED];
     expect(new Tokenizer(vocabOf(rows)).vocabSize).toBe(259);
+  });
+
+  it('from a GGUF, the error names the file', () => {
+    const vocab = vocabOf([['<unk>', TokenType.UNKNOWN], ['y'.repeat(MAX_PIECE_LENGTH + 1), TokenType.NORMAL]]);
+    const metadata = new Map<string, GGUFValue>([
+      ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
+      ['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: vocab.tokens }],
+      ['tokenizer.ggml.scores', { type: 'array', itemType: 'f32', value: vocab.scores }],
+      ['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', value: vocab.types }],
+    ]);
+    const gguf: GGUFFile = { path: 'hostile.gguf', version: 3, alignment: 32, dataOffset: 0, fileSize: 0, metadata, tensors: [], tensorsByName: new Map() };
+    const err = tokenizerError(() => Tokenizer.fromGGUF(gguf));
+    expect(err.code).toBe('LIMIT_EXCEEDED');
+    expect(err.message).toMatch(/^hostile\.gguf: token 1 \("y{40}"…\) is 65537 characters long/);
   });
 
   it(`user-defined, control and unknown pieces may total ${MAX_MATCHED_UNITS} characters`, () => {

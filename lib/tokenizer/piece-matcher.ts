@@ -31,6 +31,9 @@ export class PieceMatcher {
   private readonly used = new Uint8Array(65536);
   /** Per node, after `build`: suffix link, and the node of the longest allowed piece on its chain (-1: none). */
   private fail = new Int32Array(0);
+  /** After `build`: the root's child per code unit (-1: none), and per node whether it has children at all. */
+  private rootChild = new Int32Array(0);
+  private hasChildren = new Uint8Array(0);
   private bestUser = new Int32Array(0);
   private bestAny = new Int32Array(0);
   private hasUser = false;
@@ -63,6 +66,9 @@ export class PieceMatcher {
     const fail = (this.fail = new Int32Array(n));
     const bestUser = (this.bestUser = new Int32Array(n).fill(-1));
     const bestAny = (this.bestAny = new Int32Array(n).fill(-1));
+    this.rootChild = new Int32Array(65536).fill(-1);
+    for (let child = this.firstChild[0]; child >= 0; child = this.nextSibling[child]) this.rootChild[this.edgeCode[child]] = child;
+    this.hasChildren = Uint8Array.from(this.firstChild, (c) => (c >= 0 ? 1 : 0));
     // Breadth first: a node's suffix link is shallower, so it is complete when the node is reached.
     const queue = new Int32Array(n);
     let head = 0, tail = 0;
@@ -100,7 +106,7 @@ export class PieceMatcher {
   scan(text: string, parseSpecial: boolean, lengths: Int32Array, ids: Int32Array): boolean {
     if (!(parseSpecial ? this.size > 1 : this.hasUser)) return false;
     const best = parseSpecial ? this.bestAny : this.bestUser;
-    const { used, fail, depth, terminal } = this;
+    const { used, fail, depth, terminal, rootChild, hasChildren } = this;
     let state = 0;
     for (let i = text.length - 1; i >= 0; i--) {
       const unit = text.charCodeAt(i);
@@ -109,15 +115,13 @@ export class PieceMatcher {
         lengths[i] = 0;
         continue;
       }
-      for (;;) {
-        const next = this.child(state, unit);
-        if (next >= 0) {
-          state = next;
-          break;
-        }
-        if (state === 0) break;
+      // Follow suffix links until a node has an edge for the unit; the root's edges are a table lookup.
+      let next = -1;
+      while (state !== 0) {
+        if (hasChildren[state] === 1 && (next = this.child(state, unit)) >= 0) break;
         state = fail[state];
       }
+      state = state !== 0 ? next : Math.max(0, rootChild[unit]);
       const b = best[state];
       if (b < 0) lengths[i] = 0;
       else {

@@ -4,7 +4,7 @@
  * a precomputed hash (BPE composes the hash of a merge from its two halves). Hashes use a random base per table
  * (hash.ts), so no vocabulary can make the probe chains long: building is linear for any set of pieces.
  */
-import { hashRange, mix, randomBase, reduce } from './hash.js';
+import { hashRange, mix, randomBase } from './hash.js';
 
 export class PieceTable {
   /** The hash base of this table (see hash.ts); `hash()` and BPE's composed hashes use it. */
@@ -52,13 +52,6 @@ export class PieceTable {
   /** Hash of `text[start, end)` with this table's base. */
   hash(text: string, start: number, end: number): number {
     return hashRange(this.base, text, start, end);
-  }
-
-  /** base^n mod the hash prime: what `concat` needs for a right-hand part of n code units. */
-  power(n: number): number {
-    let result = 1;
-    for (let b = this.base; n > 0; n >>>= 1, b = reduce(b * b)) if (n & 1) result = reduce(result * b);
-    return result;
   }
 
   /** Id of the piece spelled by `text[start, end)`, or -1. */

@@ -65,6 +65,8 @@ export const MAX_MATCHED_UNITS = 1 << 20;
 /** Word cache bounds: entries kept (then the cache starts over), and longest word cached (UTF-16 units). */
 const WORD_CACHE_SIZE = 32768;
 const MAX_CACHED_WORD = 64;
+/** Scratch arrays for texts up to this many code units are kept between calls; longer texts get their own. */
+const MAX_KEPT_SCRATCH = 1 << 20;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 /** Per token type: 1 if SentencePiece's piece table holds it (BPE may produce it), 0 if reserved. */
@@ -132,17 +134,19 @@ export class Tokenizer {
   readonly longestPiece: number;
   /** Length of the longest piece BPE may produce: a longer pair of symbols is never looked up. */
   private readonly longestMergeable: number;
-  /** base^2 of the piece table's hash: the power for a symbol of two code units (a surrogate pair). */
-  private readonly base2: number;
+  /** base^n mod the hash prime for n = 0..longestMergeable: what composing a hash with a part of n units needs. */
+  private readonly powers: Int32Array;
 
   // BPE scratch space, reused between calls (encode is synchronous). Per symbol: its range of the text, its
-  // neighbours, the hash of its text and base^length (so merges compose hashes in O(1), see hash.ts).
+  // neighbours and the hash of its text (so merges compose hashes in O(1), see hash.ts).
   private start = new Int32Array(256);
   private end = new Int32Array(256);
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
   private hash = new Int32Array(256);
-  private pow = new Int32Array(256);
+  /** Per position of the text being encoded: length and id of the longest piece matched whole there (PieceMatcher.scan). */
+  private matchLengths = new Int32Array(1024);
+  private matchIds = new Int32Array(1024);
   private readonly heap = new SymbolPairHeap();
   /**
    * Per UNUSED piece queued as a merge in the current BPE run: the length of the left part it was merged from
@@ -225,7 +229,9 @@ export class Tokenizer {
     this.longestMergeable = longestMergeable;
     this.matcher.build(effective, TokenType.USER_DEFINED);
     this.ids = new PieceTable(own, (id, current) => MERGEABLE[effective[id]] === 1 && MERGEABLE[effective[current]] === 0);
-    this.base2 = this.ids.power(2);
+    this.powers = new Int32Array(Math.max(2, longestMergeable) + 1);
+    this.powers[0] = 1;
+    for (let i = 1; i < this.powers.length; i++) this.powers[i] = reduce(this.powers[i - 1] * this.ids.base);
     const idOf = (piece: string) => {
       const id = this.ids.find(piece, 0, piece.length);
       return id >= 0 ? id : undefined;
@@ -280,7 +286,7 @@ export class Tokenizer {
         `${where}tokenizer.ggml.tokens has ${n} entries but scores has ${scores.value.length} and token_type ${types.value.length}`,
       );
     }
-    return new Tokenizer({
+    return withPlace(where, () => new Tokenizer({
       tokens: tokens.value,
       scores: scores.value instanceof Float32Array ? scores.value : Float32Array.from(scores.value as Float64Array),
       types: types.value instanceof Int32Array ? types.value : Int32Array.from(types.value as ArrayLike<number>),
@@ -290,7 +296,7 @@ export class Tokenizer {
       padId: optionalId(meta, 'tokenizer.ggml.padding_token_id', where),
       addBos: optionalBool(meta, 'tokenizer.ggml.add_bos_token', where) ?? true,
       addSpacePrefix: optionalBool(meta, 'tokenizer.ggml.add_space_prefix', where) ?? !gemmaFamily,
-    });
+    }));
   }
 
   /** Text → ids (see the class comment for the rules). Linear in the text for any vocabulary. */
@@ -315,8 +321,12 @@ export class Tokenizer {
     if (this.addSpacePrefix) norm = SPACE_MARK + norm;
 
     const n = norm.length;
-    const lengths = new Int32Array(n);
-    const ids = new Int32Array(n);
+    if (this.matchLengths.length < n && n <= MAX_KEPT_SCRATCH) {
+      this.matchLengths = new Int32Array(Math.max(n, 2 * this.matchLengths.length));
+      this.matchIds = new Int32Array(this.matchLengths.length);
+    }
+    const lengths = n <= this.matchLengths.length ? this.matchLengths : new Int32Array(n);
+    const ids = n <= this.matchIds.length ? this.matchIds : new Int32Array(n);
     let stretch = 0;
     if (this.matcher.scan(norm, parseSpecial, lengths, ids)) {
       for (let i = 0; i < n; ) {
@@ -445,9 +455,8 @@ export class Tokenizer {
   private bpeRun(norm: string, from: number, to: number, out: number[]): void {
     if (from >= to) return;
     this.reserve(to - from);
-    const { start, end, prev, next, hash, pow } = this;
-    const table = this.ids;
-    const base = table.base;
+    const { start, end, prev, next, hash, powers } = this;
+    const base = this.ids.base;
 
     // One symbol per code point (a surrogate pair stays together).
     let count = 0;
@@ -456,11 +465,9 @@ export class Tokenizer {
       start[count] = p;
       if (c >= 0xd800 && c < 0xdc00 && p + 1 < to && (norm.charCodeAt(p + 1) & 0xfc00) === 0xdc00) {
         hash[count] = reduce(c * base + norm.charCodeAt(p + 1));
-        pow[count] = this.base2;
         p += 2;
       } else {
         hash[count] = c;
-        pow[count] = base;
         p += 1;
       }
       end[count] = p;
@@ -475,7 +482,7 @@ export class Tokenizer {
       if (left < 0 || right < 0) return;
       const length = end[right] - start[left];
       if (length > this.longestMergeable) return;
-      const id = this.mergeable(concat(hash[left], hash[right], pow[right]), norm, start[left], end[right]);
+      const id = this.mergeable(concat(hash[left], hash[right], powers[end[right] - start[right]]), norm, start[left], end[right]);
       if (id < 0) return;
       heap.push(this.scores[id], left, right, length);
       if (this.types[id] === TokenType.UNUSED) {
@@ -492,8 +499,7 @@ export class Tokenizer {
       if (next[left] !== right || end[right] - start[left] !== len || end[left] === start[left] || end[right] === start[right]) {
         continue;
       }
-      hash[left] = concat(hash[left], hash[right], pow[right]);
-      pow[left] = reduce(pow[left] * pow[right]);
+      hash[left] = concat(hash[left], hash[right], powers[end[right] - start[right]]);
       end[left] = end[right];
       end[right] = start[right]; // empty = merged away
       next[left] = next[right];
@@ -581,7 +587,16 @@ export class Tokenizer {
     this.prev = new Int32Array(size);
     this.next = new Int32Array(size);
     this.hash = new Int32Array(size);
-    this.pow = new Int32Array(size);
+  }
+}
+
+/** Runs `build`, prefixing the message of a TokenizerError with `where` (the file it came from). */
+function withPlace<T>(where: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof TokenizerError && where) throw new TokenizerError(err.code, where + err.message);
+    throw err;
   }
 }
 
