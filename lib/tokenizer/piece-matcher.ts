@@ -15,36 +15,59 @@ import { mix, randomBase, reduce } from './hash.js';
 
 export class PieceMatcher {
   private readonly base = randomBase();
-  /** Per node: depth (= length of the piece text it spells), id of the piece ending there or -1. */
-  private depth: number[] = [0];
-  private terminal: number[] = [-1];
-  /** Per node: first child and next sibling (for the breadth-first pass of `build`). */
-  private firstChild: number[] = [-1];
-  private nextSibling: number[] = [-1];
-  private edgeCode: number[] = [0];
-  /** Edge table: per slot the parent node, the code unit, and the child (-1 when empty). */
-  private edgeParent = new Int32Array(2048);
-  private edgeUnit = new Int32Array(2048);
-  private edgeChild = new Int32Array(2048).fill(-1);
-  private edges = 0;
+  /** Per node (the root is 0): depth (= length of the text it spells), id of the piece ending there or -1. */
+  private readonly depth: Int32Array;
+  private readonly terminal: Int32Array;
+  /** Per node: first child, next sibling and the unit on the edge into it (for the breadth-first pass). */
+  private readonly firstChild: Int32Array;
+  private readonly nextSibling: Int32Array;
+  private readonly edgeUnit: Int32Array;
+  private nodes = 1;
+  /** Edge table, at most half full: per slot the parent node, the code unit, and the child (-1 when empty). */
+  private readonly slotParent: Int32Array;
+  private readonly slotUnit: Int32Array;
+  private readonly slotChild: Int32Array;
   /** Code units occurring anywhere in a piece: any other unit sends the automaton back to the root. */
   private readonly used = new Uint8Array(65536);
-  /** Per node, after `build`: suffix link, and the node of the longest allowed piece on its chain (-1: none). */
-  private fail = new Int32Array(0);
-  /** After `build`: the root's child per code unit (-1: none), and per node whether it has children at all. */
-  private rootChild = new Int32Array(0);
-  private hasChildren = new Uint8Array(0);
-  private bestUser = new Int32Array(0);
-  private bestAny = new Int32Array(0);
+  /** Per node: suffix link, and the node of the longest allowed piece on its chain (-1: none). */
+  private readonly fail: Int32Array;
+  private readonly bestUser: Int32Array;
+  private readonly bestAny: Int32Array;
+  /** The root's child per code unit (-1: none), and per node whether it has children at all. */
+  private readonly rootChild = new Int32Array(65536).fill(-1);
+  private readonly hasChildren: Uint8Array;
   private hasUser = false;
 
-  /** Number of nodes: one more than the code units of all pieces added, at most. */
-  get size(): number {
-    return this.depth.length;
+  /**
+   * An automaton for `pieces[i]` with id `ids[i]` (empty pieces are skipped; of two ids spelling the same text the
+   * first is kept). Which may be matched: with `types[id] === userDefined` always, any of them with special parsing.
+   */
+  constructor(pieces: string[], ids: number[], types: Int32Array, userDefined: number) {
+    let units = 0;
+    for (const piece of pieces) units += piece.length;
+    const maxNodes = units + 1;
+    this.depth = new Int32Array(maxNodes);
+    this.terminal = new Int32Array(maxNodes).fill(-1);
+    this.firstChild = new Int32Array(maxNodes).fill(-1);
+    this.nextSibling = new Int32Array(maxNodes).fill(-1);
+    this.edgeUnit = new Int32Array(maxNodes);
+    let capacity = 16;
+    while (capacity < 2 * maxNodes) capacity *= 2;
+    this.slotParent = new Int32Array(capacity);
+    this.slotUnit = new Int32Array(capacity);
+    this.slotChild = new Int32Array(capacity).fill(-1);
+    for (let i = 0; i < pieces.length; i++) this.add(pieces[i], ids[i]);
+    this.fail = new Int32Array(this.nodes);
+    this.bestUser = new Int32Array(this.nodes).fill(-1);
+    this.bestAny = new Int32Array(this.nodes).fill(-1);
+    this.hasChildren = new Uint8Array(this.nodes);
+    for (let node = 0; node < this.nodes; node++) this.hasChildren[node] = this.firstChild[node] >= 0 ? 1 : 0;
+    for (let child = this.firstChild[0]; child >= 0; child = this.nextSibling[child]) this.rootChild[this.edgeUnit[child]] = child;
+    this.link(types, userDefined);
   }
 
-  /** Add a piece (before `build`). When two ids spell the same text, the first one added is kept. */
-  add(piece: string, id: number): void {
+  /** Inserts the reversed piece into the trie. */
+  private add(piece: string, id: number): void {
     if (piece.length === 0) return; // an empty piece can never be matched
     let node = 0;
     for (let i = piece.length - 1; i >= 0; i--) {
@@ -57,32 +80,23 @@ export class PieceMatcher {
     if (this.terminal[node] < 0) this.terminal[node] = id;
   }
 
-  /**
-   * Compute suffix links and, per node, the longest piece ending the node's text that may be matched: with
-   * `types[id]` user-defined always, any piece added when special parsing is on.
-   */
-  build(types: Int32Array, userDefined: number): void {
-    const n = this.size;
-    const fail = (this.fail = new Int32Array(n));
-    const bestUser = (this.bestUser = new Int32Array(n).fill(-1));
-    const bestAny = (this.bestAny = new Int32Array(n).fill(-1));
-    this.rootChild = new Int32Array(65536).fill(-1);
-    for (let child = this.firstChild[0]; child >= 0; child = this.nextSibling[child]) this.rootChild[this.edgeCode[child]] = child;
-    this.hasChildren = Uint8Array.from(this.firstChild, (c) => (c >= 0 ? 1 : 0));
+  /** Suffix links and, per node, the longest piece ending the node's text that may be matched in each mode. */
+  private link(types: Int32Array, userDefined: number): void {
+    const { fail, bestUser, bestAny, terminal } = this;
     // Breadth first: a node's suffix link is shallower, so it is complete when the node is reached.
-    const queue = new Int32Array(n);
+    const queue = new Int32Array(this.nodes);
     let head = 0, tail = 0;
     queue[tail++] = 0;
     while (head < tail) {
       const node = queue[head++];
-      const id = this.terminal[node];
+      const id = terminal[node];
       if (node !== 0) {
         bestAny[node] = id >= 0 ? node : bestAny[fail[node]];
         bestUser[node] = id >= 0 && types[id] === userDefined ? node : bestUser[fail[node]];
         if (bestUser[node] >= 0) this.hasUser = true;
       }
       for (let child = this.firstChild[node]; child >= 0; child = this.nextSibling[child]) {
-        const unit = this.edgeCode[child];
+        const unit = this.edgeUnit[child];
         let f = node === 0 ? -1 : fail[node];
         let link = 0;
         for (; f >= 0; f = f === 0 ? -1 : fail[f]) {
@@ -104,7 +118,7 @@ export class PieceMatcher {
    * match at all in this mode.
    */
   scan(text: string, parseSpecial: boolean, lengths: Int32Array, ids: Int32Array): boolean {
-    if (!(parseSpecial ? this.size > 1 : this.hasUser)) return false;
+    if (!(parseSpecial ? this.nodes > 1 : this.hasUser)) return false;
     const best = parseSpecial ? this.bestAny : this.bestUser;
     const { used, fail, depth, terminal, rootChild, hasChildren } = this;
     let state = 0;
@@ -133,47 +147,29 @@ export class PieceMatcher {
   }
 
   private slotOf(node: number, unit: number): number {
-    return mix(reduce(node * this.base + unit)) & (this.edgeChild.length - 1);
+    return mix(reduce(node * this.base + unit)) & (this.slotChild.length - 1);
   }
 
   private child(node: number, unit: number): number {
-    const mask = this.edgeChild.length - 1;
+    const mask = this.slotChild.length - 1;
     for (let slot = this.slotOf(node, unit); ; slot = (slot + 1) & mask) {
-      const child = this.edgeChild[slot];
-      if (child < 0 || (this.edgeParent[slot] === node && this.edgeUnit[slot] === unit)) return child;
+      const child = this.slotChild[slot];
+      if (child < 0 || (this.slotParent[slot] === node && this.slotUnit[slot] === unit)) return child;
     }
   }
 
   private addChild(node: number, unit: number): number {
-    const child = this.depth.length;
-    this.depth.push(this.depth[node] + 1);
-    this.terminal.push(-1);
-    this.edgeCode.push(unit);
-    this.nextSibling.push(this.firstChild[node]);
+    const child = this.nodes++;
+    this.depth[child] = this.depth[node] + 1;
+    this.edgeUnit[child] = unit;
+    this.nextSibling[child] = this.firstChild[node];
     this.firstChild[node] = child;
-    this.firstChild.push(-1);
-    if (2 * (this.edges + 1) > this.edgeChild.length) this.growEdges();
-    this.insertEdge(node, unit, child);
-    this.edges++;
-    return child;
-  }
-
-  private insertEdge(node: number, unit: number, child: number): void {
-    const mask = this.edgeChild.length - 1;
+    const mask = this.slotChild.length - 1;
     let slot = this.slotOf(node, unit);
-    while (this.edgeChild[slot] >= 0) slot = (slot + 1) & mask;
-    this.edgeParent[slot] = node;
-    this.edgeUnit[slot] = unit;
-    this.edgeChild[slot] = child;
-  }
-
-  private growEdges(): void {
-    const { edgeParent, edgeUnit, edgeChild } = this;
-    this.edgeParent = new Int32Array(edgeChild.length * 2);
-    this.edgeUnit = new Int32Array(edgeChild.length * 2);
-    this.edgeChild = new Int32Array(edgeChild.length * 2).fill(-1);
-    for (let slot = 0; slot < edgeChild.length; slot++) {
-      if (edgeChild[slot] >= 0) this.insertEdge(edgeParent[slot], edgeUnit[slot], edgeChild[slot]);
-    }
+    while (this.slotChild[slot] >= 0) slot = (slot + 1) & mask;
+    this.slotParent[slot] = node;
+    this.slotUnit[slot] = unit;
+    this.slotChild[slot] = child;
+    return child;
   }
 }

@@ -129,12 +129,10 @@ export class Tokenizer {
   private readonly wordsAreIndependent: boolean;
   /** Ids of recently seen words (when words are independent): real text repeats most of its words. */
   private readonly wordCache = new Map<string, number[]>();
-  private readonly matcher = new PieceMatcher();
+  private readonly matcher: PieceMatcher;
   /** Length of the longest piece (any type), in code units: no token covers more of the text. */
   readonly longestPiece: number;
-  /** Length of the longest piece BPE may produce: a longer pair of symbols is never looked up. */
-  private readonly longestMergeable: number;
-  /** base^n mod the hash prime for n = 0..longestMergeable: what composing a hash with a part of n units needs. */
+  /** base^n mod the hash prime for n = 0..longestPiece: what composing a hash with a part of n units needs. */
   private readonly powers: Int32Array;
 
   // BPE scratch space, reused between calls (encode is synchronous). Per symbol: its range of the text, its
@@ -175,16 +173,20 @@ export class Tokenizer {
     let firstUnknown = -1;
     let wordsAreIndependent = true;
     let longestPiece = 0;
-    let longestMergeable = 0;
     let matchedUnits = 0;
+    const matched: string[] = [];
+    const matchedIds: number[] = [];
     for (let id = 0; id < n; id++) {
       const piece = tokens[id];
       if (typeof piece !== 'string') throw new TokenizerError('BAD_VOCAB', `token ${id} is not a string`);
-      if (piece.length > MAX_PIECE_LENGTH) {
-        throw new TokenizerError(
-          'LIMIT_EXCEEDED',
-          `token ${id} (${describePiece(piece)}) is ${piece.length} characters long; a piece may have at most ${MAX_PIECE_LENGTH} (UTF-16 code units)`,
-        );
+      if (piece.length > longestPiece) {
+        longestPiece = piece.length;
+        if (longestPiece > MAX_PIECE_LENGTH) {
+          throw new TokenizerError(
+            'LIMIT_EXCEEDED',
+            `token ${id} (${describePiece(piece)}) is ${piece.length} characters long; a piece may have at most ${MAX_PIECE_LENGTH} (UTF-16 code units)`,
+          );
+        }
       }
       own[id] = piece;
       let type = types[id];
@@ -193,8 +195,6 @@ export class Tokenizer {
       }
       if (piece.charCodeAt(0) === 0x3c /* < */ && PALIGEMMA_PIECE.test(piece)) type = TokenType.USER_DEFINED;
       effective[id] = type;
-      longestPiece = Math.max(longestPiece, piece.length);
-      if (MERGEABLE[type] === 1) longestMergeable = Math.max(longestMergeable, piece.length);
 
       switch (type) {
         case TokenType.NORMAL:
@@ -212,7 +212,8 @@ export class Tokenizer {
               `token ${id} takes the user-defined, control and unknown pieces (matched whole from text) past ${MAX_MATCHED_UNITS} characters in all`,
             );
           }
-          this.matcher.add(piece, id);
+          matched.push(piece);
+          matchedIds.push(id);
           break;
         case TokenType.BYTE: {
           const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
@@ -226,10 +227,9 @@ export class Tokenizer {
     this.hasByteFallback = this.byteIds.some((id) => id >= 0);
     this.wordsAreIndependent = wordsAreIndependent;
     this.longestPiece = longestPiece;
-    this.longestMergeable = longestMergeable;
-    this.matcher.build(effective, TokenType.USER_DEFINED);
+    this.matcher = new PieceMatcher(matched, matchedIds, effective, TokenType.USER_DEFINED);
     this.ids = new PieceTable(own, (id, current) => MERGEABLE[effective[id]] === 1 && MERGEABLE[effective[current]] === 0);
-    this.powers = new Int32Array(Math.max(2, longestMergeable) + 1);
+    this.powers = new Int32Array(Math.max(2, longestPiece) + 1);
     this.powers[0] = 1;
     for (let i = 1; i < this.powers.length; i++) this.powers[i] = reduce(this.powers[i - 1] * this.ids.base);
     const idOf = (piece: string) => {
@@ -481,7 +481,7 @@ export class Tokenizer {
     const consider = (left: number, right: number): void => {
       if (left < 0 || right < 0) return;
       const length = end[right] - start[left];
-      if (length > this.longestMergeable) return;
+      if (length > this.longestPiece) return;
       const id = this.mergeable(concat(hash[left], hash[right], powers[end[right] - start[right]]), norm, start[left], end[right]);
       if (id < 0) return;
       heap.push(this.scores[id], left, right, length);
