@@ -44,6 +44,7 @@ const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants
 export function localPath(file: FileLocation, fail: FileErrorFactory): string {
   const text = String(file);
   if (typeof file === 'string' && !/^file:/i.test(file)) return file;
+  if (typeof file !== 'string' && !(file instanceof URL)) throw fail('NOT_A_FILE', 'is not a path (a string or a file: URL)', text);
   if (file instanceof URL && file.protocol !== 'file:') {
     throw fail('NOT_A_FILE', `is a ${file.protocol} URL; only local paths and file: URLs can be read`, text);
   }

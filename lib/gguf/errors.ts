@@ -31,7 +31,7 @@ export type GGUFErrorCode =
   | 'TENSOR_OUT_OF_BOUNDS'
   /** Two tensors' data regions share bytes. */
   | 'TENSOR_OVERLAP'
-  /** A safety limit of the reader (header size, array nesting depth) was exceeded. */
+  /** A safety limit of the reader (header size, array items, array nesting depth) was exceeded. */
   | 'LIMIT_EXCEEDED'
   /** A metadata key asked for by an accessor is absent. */
   | 'MISSING_KEY'

@@ -22,7 +22,7 @@ export interface ReadGGUFOptions {
   /**
    * Most array items the whole header may hold, all arrays together (nested ones included); default
    * 4,194,304. Strings and bools become one JS value each, so items cost far more memory and time than
-   * their bytes in the file: a 128 MiB header of 134 million bools took 36 s and 1.9 GB. The arrays of
+   * their bytes in the file: a header holding 120 million bools took 36 s and 1.9 GB. The arrays of
    * a model's tokenizer (tokens, scores, types, merges) hold a few hundred thousand items each.
    */
   maxArrayItems?: number;
@@ -79,9 +79,10 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Parses the header of the GGUF file at `path` (versions 2 and 3) and resolves the tensor table against
- * the file. `path` may be a `file:` URL; the result's `path` is then the converted path. Anything but a
- * regular file (a directory, a FIFO, a device) is refused with NOT_A_FILE before a byte is read. Rejects with a {@link GGUFError} naming what is wrong for any malformed or hostile input; reads
- * only the header, in bounded chunks.
+ * the file. Rejects with a {@link GGUFError} naming what is wrong for any malformed or hostile input; reads
+ * only the header, in bounded chunks. `path` may be a `file:` URL (the result's `path` is then the path it
+ * names). Anything but a regular file (a directory, a FIFO, a device) is refused with NOT_A_FILE before a
+ * byte is read.
  */
 export async function readGGUF(path: FileLocation, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
   const file = await openRegularFile(path, 'a GGUF file', ggufFileError);

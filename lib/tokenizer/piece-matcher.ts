@@ -3,8 +3,8 @@
  * special parsing is on), for every position of a text in one pass.
  *
  * An Aho–Corasick automaton over the *reversed* pieces, run over the text from its end: after reading
- * text[i], text[i+1]… backwards, the state is the longest prefix of text[i..] that ends some piece, and the longest
- * piece starting at i is on its suffix-link chain — precomputed per state. Each step either descends one node or
+ * text[i], text[i+1]… backwards, the state stands for the longest prefix of text[i..] that is a suffix of some piece,
+ * and the longest piece starting at i is on its suffix-link chain — precomputed per state. Each step either descends one node or
  * follows suffix links that it paid for earlier, so a scan is linear in the text whatever the pieces. (Walking a
  * trie from every position was O(text × longest piece): a 20,000-character piece made a 200 KB prompt take 64 s.)
  *

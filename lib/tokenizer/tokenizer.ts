@@ -478,6 +478,9 @@ export class Tokenizer {
 
     const heap = this.heap;
     heap.clear();
+    // Splits recorded by the previous run (cleared here, so that a run that threw leaves nothing behind).
+    for (const id of this.unusedQueued) this.unusedSplit![id] = 0;
+    this.unusedQueued.length = 0;
     const consider = (left: number, right: number): void => {
       if (left < 0 || right < 0) return;
       const length = end[right] - start[left];
@@ -526,8 +529,6 @@ export class Tokenizer {
         lastWasUnk = true;
       }
     }
-    for (const id of this.unusedQueued) this.unusedSplit![id] = 0;
-    this.unusedQueued.length = 0;
   }
 
   /**
