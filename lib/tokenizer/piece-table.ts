@@ -4,7 +4,7 @@
  * a precomputed hash (BPE composes the hash of a merge from its two halves). Hashes use a random base per table
  * (hash.ts), so no vocabulary can make the probe chains long: building is linear for any set of pieces.
  */
-import { hashRange, mix, randomBase } from './hash.js';
+import { hashEach, hashRange, mix, randomBase } from './hash.js';
 
 export class PieceTable {
   /** The hash base of this table (see hash.ts); `hash()` and BPE's composed hashes use it. */
@@ -29,9 +29,10 @@ export class PieceTable {
     for (let i = 1; i < this.slots.length; i += 2) this.slots[i] = -1;
     this.mask = capacity - 1;
     let probes = 0;
+    const hashes = hashEach(this.base, tokens);
     for (let id = 0; id < tokens.length; id++) {
       const piece = tokens[id];
-      const h = this.hash(piece, 0, piece.length);
+      const h = hashes[id];
       for (let slot = mix(h) & this.mask; ; slot = (slot + 1) & this.mask) {
         probes++;
         const other = this.slots[2 * slot + 1];
