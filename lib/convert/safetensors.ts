@@ -7,10 +7,11 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { str: str } }`, then the data
  * section; offsets are relative to the data section.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { SafetensorsError } from './errors.js';
+import { openRegularFile, readRegularFile } from '../files.js';
+import { SafetensorsError, safetensorsFileError } from './errors.js';
 
 /** The element types the converter reads. */
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
@@ -80,14 +81,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Reads and validates the header of one safetensors file. */
 export async function readSafetensorsHeader(file: string): Promise<SafetensorsFile> {
-  let fh: FileHandle;
+  const { handle: fh, size: fileSize } = await openRegularFile(file, 'a safetensors file', safetensorsFileError());
   try {
-    fh = await open(file, 'r');
-  } catch (err) {
-    throw ioError(err, file);
-  }
-  try {
-    const fileSize = (await fh.stat()).size;
     if (fileSize < 8) throw new SafetensorsError('TRUNCATED', `file is ${fileSize} bytes, too short for a header`, file);
     const lengthBytes = await readExactly(fh, 8, 0, file);
     const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
@@ -180,9 +175,7 @@ function parseHeader(bytes: Uint8Array, file: string, fileSize: number, dataOffs
 async function readIndex(indexPath: string): Promise<Map<string, string>> {
   let json: unknown;
   try {
-    const info = await stat(indexPath);
-    if (info.size > MAX_HEADER_BYTES) throw new SafetensorsError('BAD_INDEX', `index is ${info.size} bytes, over the limit`, indexPath);
-    json = JSON.parse(await readFile(indexPath, 'utf8'));
+    json = JSON.parse((await readRegularFile(indexPath, 'a checkpoint index', safetensorsFileError('BAD_INDEX'), MAX_HEADER_BYTES)).toString('utf8'));
   } catch (err) {
     if (err instanceof SafetensorsError) throw err;
     if (err instanceof SyntaxError) throw new SafetensorsError('BAD_INDEX', `index is not valid JSON (${err.message})`, indexPath);
@@ -247,12 +240,7 @@ export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 export async function* readTensorChunks(tensor: SafetensorsTensor, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
   const item = DTYPE_BYTES[tensor.dtype];
   const step = Math.max(item, chunkBytes - (chunkBytes % item));
-  let fh: FileHandle;
-  try {
-    fh = await open(tensor.path, 'r');
-  } catch (err) {
-    throw ioError(err, tensor.path);
-  }
+  const { handle: fh } = await openRegularFile(tensor.path, 'a safetensors file', safetensorsFileError());
   try {
     for (let done = 0; done < tensor.size; done += step) {
       const length = Math.min(step, tensor.size - done);

@@ -1,9 +1,12 @@
 import { PaliGemmaError } from '../errors.js';
+import type { FileErrorFactory } from '../files.js';
 
 /** Why a GGUF file was rejected (or why the writer refused its input). */
 export type GGUFErrorCode =
   /** The file could not be opened, read or written. */
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket, or a URL that is not a `file:` URL. */
+  | 'NOT_A_FILE'
   /** The first four bytes are not `GGUF`. */
   | 'BAD_MAGIC'
   /** Version other than 2 or 3 (v1 used 32-bit counts; a big-endian file shows a byte-swapped version). */
@@ -29,7 +32,7 @@ export type GGUFErrorCode =
   | 'TENSOR_OUT_OF_BOUNDS'
   /** Two tensors' data regions share bytes. */
   | 'TENSOR_OVERLAP'
-  /** A safety limit of the reader (header size, array nesting depth) was exceeded. */
+  /** A safety limit of the reader (header size, array items, array nesting depth) was exceeded. */
   | 'LIMIT_EXCEEDED'
   /** A metadata key asked for by an accessor is absent. */
   | 'MISSING_KEY'
@@ -50,3 +53,7 @@ export class GGUFError extends PaliGemmaError<GGUFErrorCode> {
     super(code, path ? `${path}: ${message}` : message, options);
   }
 }
+
+/** GGUFErrors for the file helpers of lib/files.ts (NOT_A_FILE, or IO for everything else). */
+export const ggufFileError: FileErrorFactory = (problem, message, path, cause) =>
+  new GGUFError(problem === 'NOT_A_FILE' ? 'NOT_A_FILE' : 'IO', message, path, { cause });

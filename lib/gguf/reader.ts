@@ -7,8 +7,8 @@
  * u32 ggml type, u64 offset relative to the data section), padding to `general.alignment`, tensor data.
  * Strings are a u64 byte length followed by UTF-8 bytes; arrays are a u32 item type, a u64 count, items.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { GGUFError, type GGUFErrorCode } from './errors.js';
+import { openRegularFile, type FileLocation } from '../files.js';
+import { GGUFError, ggufFileError, type GGUFErrorCode } from './errors.js';
 import { describeUnsupportedTypeId, ggmlTensorBytes, ggmlTypeById } from './ggml-types.js';
 import type { GGUFArrayValue, GGUFFile, GGUFScalarType, GGUFTensorInfo, GGUFValue } from './types.js';
 
@@ -19,6 +19,13 @@ export interface ReadGGUFOptions {
    * a model with a 257k-token vocabulary is about 6 MB.
    */
   maxHeaderBytes?: number;
+  /**
+   * Most array items the whole header may hold, all arrays together (nested ones included); default
+   * 4,194,304. Strings and bools become one JS value each, so items cost far more memory and time than
+   * their bytes in the file: a header holding 120 million bools took 36 s and 1.9 GB. The arrays of
+   * a model's tokenizer (tokens, scores, types, merges) hold a few hundred thousand items each.
+   */
+  maxArrayItems?: number;
 }
 
 /** The magic "GGUF" read as a little-endian u32. */
@@ -29,6 +36,7 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 export const GGUF_MAX_DIMS = 4;
 
 const DEFAULT_MAX_HEADER_BYTES = 128 * 2 ** 20;
+const DEFAULT_MAX_ARRAY_ITEMS = 4 * 2 ** 20;
 /** Arrays of arrays deeper than this are rejected (ggml itself writes none). */
 const MAX_ARRAY_DEPTH = 16;
 /**
@@ -72,29 +80,20 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * Parses the header of the GGUF file at `path` (versions 2 and 3) and resolves the tensor table against
  * the file. Rejects with a {@link GGUFError} naming what is wrong for any malformed or hostile input; reads
- * only the header, in bounded chunks.
+ * only the header, in bounded chunks. `path` may be a `file:` URL (the result's `path` is then the path it
+ * names). Anything but a regular file (a directory, a FIFO, a device) is refused with NOT_A_FILE before a
+ * byte is read.
  */
-export async function readGGUF(path: string, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
-  let fh: FileHandle;
+export async function readGGUF(path: FileLocation, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
+  const file = await openRegularFile(path, 'a GGUF file', ggufFileError);
   try {
-    fh = await open(path, 'r');
-  } catch (cause) {
-    throw new GGUFError('IO', `cannot open: ${(cause as Error).message}`, path, { cause });
-  }
-  try {
-    let size: number;
-    try {
-      size = (await fh.stat()).size;
-    } catch (cause) {
-      throw new GGUFError('IO', `cannot stat: ${(cause as Error).message}`, path, { cause });
-    }
     const source: GGUFByteSource = {
-      size,
-      read: async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead,
+      size: file.size,
+      read: async (buffer, offset, length, position) => (await file.handle.read(buffer, offset, length, position)).bytesRead,
     };
-    return await parseGGUF(source, path, options);
+    return await parseGGUF(source, file.path, options);
   } finally {
-    await fh.close().catch(() => undefined);
+    await file.handle.close().catch(() => undefined);
   }
 }
 
@@ -108,7 +107,8 @@ export interface GGUFByteSource {
 /** {@link readGGUF} over any byte source; `path` names the source in errors and in the result. */
 export async function parseGGUF(source: GGUFByteSource, path: string, options: ReadGGUFOptions = {}): Promise<GGUFFile> {
   const maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  return new HeaderParser(new HeaderCursor(source, path, maxHeaderBytes)).parse();
+  const maxArrayItems = options.maxArrayItems ?? DEFAULT_MAX_ARRAY_ITEMS;
+  return new HeaderParser(new HeaderCursor(source, path, maxHeaderBytes), maxArrayItems).parse();
 }
 
 /**
@@ -293,8 +293,13 @@ const utf8Slice: (this: Buffer, start: number, end: number) => string =
 /** Parses the header through a cursor; one instance per file. */
 class HeaderParser {
   private nestedArrays = 0;
+  /** Items of all arrays so far, nested ones included. */
+  private arrayItems = 0;
 
-  constructor(private readonly c: HeaderCursor) {}
+  constructor(
+    private readonly c: HeaderCursor,
+    private readonly maxArrayItems: number,
+  ) {}
 
   async parse(): Promise<GGUFFile> {
     const c: HeaderCursor = this.c;
@@ -372,6 +377,12 @@ class HeaderParser {
     const count = c.u64AsNumber();
     const what = `array '${key}' of ${count} items`;
     const scalar = SCALAR_BY_ID.get(itemTypeId);
+    // Each item takes at least one byte, so a count the file cannot hold is LENGTH_PAST_END, not a limit.
+    c.checkAvailable(count, 'LENGTH_PAST_END', what);
+    this.arrayItems += count;
+    if (this.arrayItems > this.maxArrayItems) {
+      c.fail('LIMIT_EXCEEDED', `${what} takes the header past ${this.maxArrayItems} array items in all (the maxArrayItems limit)`);
+    }
 
     if (scalar) {
       const { size, array } = SCALARS[scalar];

@@ -4,11 +4,11 @@
  * layers name blobs `<store>/blobs/sha256-<hex>` by digest and media type. Names are validated part by
  * part so that no name can reach outside the store; files are only read.
  */
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { openRegularFile, readRegularFile, type FileErrorFactory } from '../files.js';
 
 import { PaliGemmaError } from '../errors.js';
 
@@ -153,9 +153,19 @@ function parseManifest(text: string, manifestPath: string, blobsDir: string): Ol
   });
 }
 
+/** OllamaErrors for the file helpers: `code` for a file that is not what the store should hold. */
+function storeFileError(code: OllamaErrorCode): FileErrorFactory {
+  return (problem, message, file) => new OllamaError(problem === 'IO' ? 'IO' : code, `cannot read ${file}: ${message}`, file);
+}
+
 async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const { handle } = await openRegularFile(file, 'an Ollama blob', storeFileError('BAD_BLOB'));
+  try {
+    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
   return hash.digest('hex');
 }
 
@@ -193,12 +203,7 @@ export async function resolveOllamaModel(name: string, options: ResolveOllamaOpt
   if (info.size > MAX_MANIFEST_BYTES) {
     throw new OllamaError('BAD_MANIFEST', `corrupt Ollama manifest ${manifestPath}: ${info.size} bytes is too large for a manifest`, manifestPath);
   }
-  let text: string;
-  try {
-    text = await readFile(manifestPath, 'utf8');
-  } catch (err) {
-    throw new OllamaError('IO', `cannot read ${manifestPath}: ${(err as Error).message}`, manifestPath);
-  }
+  const text = (await readRegularFile(manifestPath, 'an Ollama manifest', storeFileError('BAD_MANIFEST'), MAX_MANIFEST_BYTES)).toString('utf8');
   const layers = parseManifest(text, manifestPath, path.join(store, 'blobs'));
 
   const models = layers.filter((l) => l.mediaType === OLLAMA_MEDIA_TYPES.model);

@@ -9,16 +9,18 @@
  * points to the central directory, whose entries give each member's method, CRC-32, sizes and the
  * offset of its local header; the data follows the local header's name and extra field.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { crc32, inflateRawSync } from 'node:zlib';
 
 import { f16BitsToF32 } from '../convert/dtype.js';
 import { PaliGemmaError } from '../errors.js';
+import { localPath, readRegularFile, type FileErrorFactory, type FileLocation } from '../files.js';
 
 /** Why an .npz file was rejected. */
 export type NpzErrorCode =
   /** The file could not be read. */
   | 'IO'
+  /** The path is a directory, a FIFO, a device or a socket, or a URL that is not a `file:` URL. */
+  | 'NOT_A_FILE'
   /** The bytes are not a zip archive. */
   | 'NOT_ZIP'
   /** The archive is damaged or truncated: bad signature, offsets past the end, CRC or size mismatch. */
@@ -78,18 +80,12 @@ const METHOD_STORED = 0;
 const METHOD_DEFLATE = 8;
 
 /** Reads the arrays of the .npz file at `path` (see {@link parseNpz}). */
-export async function readNpz(path: string, options: NpzOptions = {}): Promise<Map<string, NpyArray>> {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  let bytes: Buffer;
-  try {
-    const size = (await stat(path)).size;
-    if (size > maxBytes) throw new NpzError('LIMIT_EXCEEDED', `the file has ${size} bytes, more than the limit of ${maxBytes}`, path);
-    bytes = await readFile(path);
-  } catch (cause) {
-    if (cause instanceof NpzError) throw cause;
-    throw new NpzError('IO', `cannot read: ${(cause as Error).message}`, path, { cause });
-  }
-  return parseNpz(bytes, path, options);
+export async function readNpz(path: FileLocation, options: NpzOptions = {}): Promise<Map<string, NpyArray>> {
+  const fail: FileErrorFactory = (problem, message, where, cause) =>
+    new NpzError(problem === 'TOO_LARGE' ? 'LIMIT_EXCEEDED' : problem, message, where, { cause });
+  const file = localPath(path, fail);
+  const bytes = await readRegularFile(file, 'an .npz file', fail, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  return parseNpz(bytes, file, options);
 }
 
 /** Throws an {@link NpzError} naming the source. */

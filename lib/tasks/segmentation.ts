@@ -20,13 +20,15 @@
  *   y[2i − 1 + k] += x[i] · w[k] per axis, output 2n. (Flax's *string* 'SAME' would give different offsets;
  *   the reference does not use it.)
  */
-import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegularFile, type FileErrorFactory } from '../files.js';
 
 import { GGUFError, readGGUF, type GGUFWriteInput, type GGUFTensorInfo } from '../gguf/index.js';
 import { f16BitsToF32 } from '../convert/dtype.js';
 import type { SimdVariantName } from '../native.js';
 import { conv2d, convTranspose2d, relu, transposeConvTWeight, type ConvTransposeWeights, type ConvWeights, type FeatureMap } from './conv.js';
 import { TaskError } from './errors.js';
+import { ggufFileError } from '../gguf/errors.js';
 import { readNpz, type NpyArray } from './npz.js';
 import { parseSegmentation, SEG_TOKENS, type Box, type ImageSize, type SegmentedObject, type SkippedObject } from './parse.js';
 
@@ -286,21 +288,17 @@ function triangleFilter(inSize: number, outSize: number): { start: number; weigh
 
 /** The first four bytes of a file, as Latin-1 text. */
 async function readMagic(path: string): Promise<string> {
+  const fail: FileErrorFactory = (_problem, message, file, cause) =>
+    new TaskError('BAD_DECODER', `cannot read the segmentation decoder ${file}: ${message}; get vae-oid.npz from big_vision's PaliGemma assets`, { cause });
+  const { handle } = await openRegularFile(path, 'an .npz or GGUF file', fail);
   try {
-    const fh = await open(path, 'r');
-    try {
-      const b = Buffer.alloc(4);
-      const { bytesRead } = await fh.read(b, 0, 4, 0);
-      return b.subarray(0, bytesRead).toString('latin1');
-    } finally {
-      await fh.close();
-    }
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(b, 0, 4, 0);
+    return b.subarray(0, bytesRead).toString('latin1');
   } catch (cause) {
-    throw new TaskError(
-      'BAD_DECODER',
-      `cannot read the segmentation decoder ${path}: ${(cause as Error).message}; get vae-oid.npz from big_vision's PaliGemma assets`,
-      { cause },
-    );
+    throw fail('IO', (cause as Error).message, path, cause);
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -315,9 +313,7 @@ async function ggufTensors(path: string): Promise<Map<string, NpyArray>> {
         'this is not a segmentation decoder (convert vae-oid.npz with `paligemma convert`, or pass the .npz)',
     );
   const tensors = new Map<string, NpyArray>();
-  const fh = await open(path, 'r').catch((cause) => {
-    throw new GGUFError('IO', `cannot open: ${(cause as Error).message}`, path, { cause });
-  });
+  const { handle: fh } = await openRegularFile(path, 'a GGUF file', ggufFileError);
   try {
     for (const name of segmentationTensorNames()) {
       const info = file.tensorsByName.get(name);
@@ -329,7 +325,7 @@ async function ggufTensors(path: string): Promise<Map<string, NpyArray>> {
   return tensors;
 }
 
-async function tensorData(fh: Awaited<ReturnType<typeof open>>, info: GGUFTensorInfo, path: string): Promise<Float32Array> {
+async function tensorData(fh: FileHandle, info: GGUFTensorInfo, path: string): Promise<Float32Array> {
   if (info.type !== 'F32' && info.type !== 'F16')
     throw new TaskError('BAD_DECODER', `${path}: tensor ${info.name} is ${info.type}; the segmentation decoder must be F32 or F16`);
   const bytes = Buffer.alloc(info.size);

@@ -4,7 +4,9 @@
  */
 import type { GGUFFile, GGUFValue } from '../gguf/types.js';
 import { PALIGEMMA_PIECE, TokenType, TokenizerError, type VocabTable } from './vocab-types.js';
+import { concat, reduce } from './hash.js';
 import { SymbolPairHeap } from './heap.js';
+import { PieceMatcher } from './piece-matcher.js';
 import { PieceTable } from './piece-table.js';
 
 /** Everything a tokenizer is built from: the vocabulary plus special ids and flags. */
@@ -29,6 +31,13 @@ export interface EncodeOptions {
   addBos?: boolean;
   /** Match control pieces (`<bos>`, `<eos>`, `<pad>`…) and `<unk>` in the text as single tokens. Default false. */
   parseSpecial?: boolean;
+  /**
+   * Most ids the result may have, BOS included (default: no limit). A text that needs more fails with a
+   * TokenizerError TOO_MANY_TOKENS: at once when its length alone proves it (no piece is longer than
+   * `longestPiece` code units, so a text of n units needs at least n / longestPiece tokens), else as soon as the
+   * ids produced pass the limit. A model passes what is left of its context, so a huge prompt costs nothing.
+   */
+  maxTokens?: number;
 }
 
 /** Options of `Tokenizer.decode` and `createStreamDecoder`. */
@@ -46,9 +55,18 @@ export interface StreamDecoder {
 }
 
 const SPACE = 0x20;
+/** Longest piece accepted, in UTF-16 code units. Real vocabularies stay under 100 (Gemma: 31). */
+export const MAX_PIECE_LENGTH = 1 << 16;
+/**
+ * Most code units of all pieces matched whole from text (user-defined, control, unknown) together: each is a node
+ * of the matcher's automaton. Gemma's 1398 user-defined pieces have 13,063.
+ */
+export const MAX_MATCHED_UNITS = 1 << 20;
 /** Word cache bounds: entries kept (then the cache starts over), and longest word cached (UTF-16 units). */
 const WORD_CACHE_SIZE = 32768;
 const MAX_CACHED_WORD = 64;
+/** Scratch arrays for texts up to this many code units are kept between calls; longer texts get their own. */
+const MAX_KEPT_SCRATCH = 1 << 20;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 /** Per token type: 1 if SentencePiece's piece table holds it (BPE may produce it), 0 if reserved. */
@@ -79,6 +97,11 @@ const SPACE_MARK = '\u2581'; // ▁, SentencePiece's escaped space
  *
  * A lone UTF-16 surrogate in the text is encoded as U+FFFD (what UTF-8 encoding of the string gives).
  * `encode` returns a plain `number[]`.
+ *
+ * Hostile vocabularies and prompts: building is linear in the vocabulary and encoding linear in the text plus the
+ * length of the pieces merged, whatever the pieces (hashes are seeded per tokenizer; whole pieces are found by an
+ * Aho–Corasick automaton). A piece may have at most MAX_PIECE_LENGTH code units, and the pieces matched whole at most
+ * MAX_MATCHED_UNITS together (else LIMIT_EXCEEDED). `maxTokens` bounds the work of one call before it starts.
  */
 export class Tokenizer {
   /** Number of pieces. */
@@ -106,14 +129,29 @@ export class Tokenizer {
   private readonly wordsAreIndependent: boolean;
   /** Ids of recently seen words (when words are independent): real text repeats most of its words. */
   private readonly wordCache = new Map<string, number[]>();
-  private readonly matcher = new PieceMatcher();
+  private readonly matcher: PieceMatcher;
+  /** Length of the longest piece (any type), in code units: no token covers more of the text. */
+  readonly longestPiece: number;
+  /** base^n mod the hash prime for n = 0..longestPiece: what composing a hash with a part of n units needs. */
+  private readonly powers: Int32Array;
 
-  // BPE scratch space, reused between calls (encode is synchronous).
+  // BPE scratch space, reused between calls (encode is synchronous). Per symbol: its range of the text, its
+  // neighbours and the hash of its text (so merges compose hashes in O(1), see hash.ts).
   private start = new Int32Array(256);
   private end = new Int32Array(256);
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
+  private hash = new Int32Array(256);
+  /** Per position of the text being encoded: length and id of the longest piece matched whole there (PieceMatcher.scan). */
+  private matchLengths = new Int32Array(1024);
+  private matchIds = new Int32Array(1024);
   private readonly heap = new SymbolPairHeap();
+  /**
+   * Per UNUSED piece queued as a merge in the current BPE run: the length of the left part it was merged from
+   * (0: none), for SentencePiece's resegmentation; `unusedQueued` lists the ids to clear after the run.
+   */
+  private unusedSplit?: Int32Array;
+  private readonly unusedQueued: number[] = [];
 
   /** Build from a vocabulary table and special ids. Throws `TokenizerError` on an inconsistent table. */
   constructor(config: TokenizerConfig) {
@@ -134,13 +172,26 @@ export class Tokenizer {
 
     let firstUnknown = -1;
     let wordsAreIndependent = true;
+    let longestPiece = 0;
+    let matchedUnits = 0;
+    const matched: string[] = [];
+    const matchedIds: number[] = [];
     for (let id = 0; id < n; id++) {
       const piece = tokens[id];
       if (typeof piece !== 'string') throw new TokenizerError('BAD_VOCAB', `token ${id} is not a string`);
+      if (piece.length > longestPiece) {
+        longestPiece = piece.length;
+        if (longestPiece > MAX_PIECE_LENGTH) {
+          throw new TokenizerError(
+            'LIMIT_EXCEEDED',
+            `token ${id} (${describePiece(piece)}) is ${piece.length} characters long; a piece may have at most ${MAX_PIECE_LENGTH} (UTF-16 code units)`,
+          );
+        }
+      }
       own[id] = piece;
       let type = types[id];
       if (type < TokenType.NORMAL || type > TokenType.BYTE) {
-        throw new TokenizerError('BAD_VOCAB', `token ${id} (${JSON.stringify(piece)}) has unknown type ${type}`);
+        throw new TokenizerError('BAD_VOCAB', `token ${id} (${describePiece(piece)}) has unknown type ${type}`);
       }
       if (piece.charCodeAt(0) === 0x3c /* < */ && PALIGEMMA_PIECE.test(piece)) type = TokenType.USER_DEFINED;
       effective[id] = type;
@@ -150,15 +201,19 @@ export class Tokenizer {
         case TokenType.UNUSED:
           if (wordsAreIndependent && piece.indexOf(SPACE_MARK, 1) >= 0) wordsAreIndependent = false;
           break;
-        case TokenType.USER_DEFINED:
-          this.matcher.add(piece, id);
-          break;
         case TokenType.UNKNOWN:
-          if (firstUnknown < 0) firstUnknown = id;
-          this.matcher.add(piece, id);
-          break;
+        case TokenType.USER_DEFINED:
         case TokenType.CONTROL:
-          this.matcher.add(piece, id);
+          if (type === TokenType.UNKNOWN && firstUnknown < 0) firstUnknown = id;
+          matchedUnits += piece.length;
+          if (matchedUnits > MAX_MATCHED_UNITS) {
+            throw new TokenizerError(
+              'LIMIT_EXCEEDED',
+              `token ${id} takes the user-defined, control and unknown pieces (matched whole from text) past ${MAX_MATCHED_UNITS} characters in all`,
+            );
+          }
+          matched.push(piece);
+          matchedIds.push(id);
           break;
         case TokenType.BYTE: {
           const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
@@ -171,7 +226,12 @@ export class Tokenizer {
     }
     this.hasByteFallback = this.byteIds.some((id) => id >= 0);
     this.wordsAreIndependent = wordsAreIndependent;
+    this.longestPiece = longestPiece;
+    this.matcher = new PieceMatcher(matched, matchedIds, effective, TokenType.USER_DEFINED);
     this.ids = new PieceTable(own, (id, current) => MERGEABLE[effective[id]] === 1 && MERGEABLE[effective[current]] === 0);
+    this.powers = new Int32Array(Math.max(2, longestPiece) + 1);
+    this.powers[0] = 1;
+    for (let i = 1; i < this.powers.length; i++) this.powers[i] = reduce(this.powers[i - 1] * this.ids.base);
     const idOf = (piece: string) => {
       const id = this.ids.find(piece, 0, piece.length);
       return id >= 0 ? id : undefined;
@@ -226,7 +286,7 @@ export class Tokenizer {
         `${where}tokenizer.ggml.tokens has ${n} entries but scores has ${scores.value.length} and token_type ${types.value.length}`,
       );
     }
-    return new Tokenizer({
+    return withPlace(where, () => new Tokenizer({
       tokens: tokens.value,
       scores: scores.value instanceof Float32Array ? scores.value : Float32Array.from(scores.value as Float64Array),
       types: types.value instanceof Int32Array ? types.value : Int32Array.from(types.value as ArrayLike<number>),
@@ -236,34 +296,60 @@ export class Tokenizer {
       padId: optionalId(meta, 'tokenizer.ggml.padding_token_id', where),
       addBos: optionalBool(meta, 'tokenizer.ggml.add_bos_token', where) ?? true,
       addSpacePrefix: optionalBool(meta, 'tokenizer.ggml.add_space_prefix', where) ?? !gemmaFamily,
-    });
+    }));
   }
 
-  /** Text → ids (see the class comment for the rules). */
+  /** Text → ids (see the class comment for the rules). Linear in the text for any vocabulary. */
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TokenizerError('BAD_INPUT', `encode expects a string, got ${typeof text}`);
+    const maxTokens = options.maxTokens ?? Infinity;
+    if (maxTokens !== Infinity && !(Number.isSafeInteger(maxTokens) && maxTokens >= 0)) {
+      throw new TokenizerError('BAD_INPUT', `maxTokens must be an integer >= 0, got ${maxTokens}`);
+    }
     const parseSpecial = options.parseSpecial ?? false;
     const out: number[] = [];
     if ((options.addBos ?? this.addBos) && this.bosId >= 0) out.push(this.bosId);
+    // Normalizing keeps the length (a space becomes ▁, a lone surrogate U+FFFD), so the bound holds before it.
+    const units = text.length + (this.addSpacePrefix ? 1 : 0);
+    const fewest = out.length + this.fewestTokens(units);
+    if (fewest > maxTokens) {
+      throw tooManyTokens(maxTokens, `a text of ${units} UTF-16 code units needs at least ${fewest} (no piece is longer than ${this.longestPiece})`);
+    }
 
     if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATES, '\ufffd');
     let norm = text.includes(' ') ? text.replaceAll(' ', SPACE_MARK) : text;
     if (this.addSpacePrefix) norm = SPACE_MARK + norm;
 
-    let stretch = 0;
-    for (let i = 0; i < norm.length; ) {
-      const match = this.matcher.longest(norm, i, this.types, parseSpecial);
-      if (match < 0) {
-        i++;
-        continue;
-      }
-      this.bpe(norm, stretch, i, out);
-      out.push(this.matcher.matchedId);
-      i += match;
-      stretch = i;
+    const n = norm.length;
+    if (this.matchLengths.length < n && n <= MAX_KEPT_SCRATCH) {
+      this.matchLengths = new Int32Array(Math.max(n, 2 * this.matchLengths.length));
+      this.matchIds = new Int32Array(this.matchLengths.length);
     }
-    this.bpe(norm, stretch, norm.length, out);
+    const lengths = n <= this.matchLengths.length ? this.matchLengths : new Int32Array(n);
+    const ids = n <= this.matchIds.length ? this.matchIds : new Int32Array(n);
+    let stretch = 0;
+    if (this.matcher.scan(norm, parseSpecial, lengths, ids)) {
+      for (let i = 0; i < n; ) {
+        if (lengths[i] === 0) {
+          i++;
+          continue;
+        }
+        this.bpe(norm, stretch, i, out, maxTokens);
+        out.push(ids[i]);
+        i += lengths[i];
+        stretch = i;
+        if (out.length > maxTokens) throw tooManyTokens(maxTokens, `stopped at character ${i} of ${n}`);
+      }
+    }
+    this.bpe(norm, stretch, n, out, maxTokens);
     return out;
+  }
+
+  /** Fewest tokens a text of `units` code units can encode to (no token covers more than the longest piece). */
+  private fewestTokens(units: number): number {
+    if (units === 0) return 0;
+    // Without byte pieces a whole run of unknown characters becomes one <unk>.
+    return this.hasByteFallback ? Math.ceil(units / this.longestPiece) : 1;
   }
 
   /** Ids → text: byte pieces reassembled into UTF-8, `▁` → space, control/unknown pieces omitted unless asked. */
@@ -333,62 +419,78 @@ export class Tokenizer {
     }
   }
 
-  /** SentencePiece BPE over the stretch `norm[from, to)`, appending ids to `out`. */
-  private bpe(norm: string, from: number, to: number, out: number[]): void {
-    if (!this.wordsAreIndependent) return this.bpeRun(norm, from, to, out);
-    while (from < to) {
-      let end = norm.indexOf(SPACE_MARK, from + 1);
-      if (end < 0 || end > to) end = to;
-      if (end - from > MAX_CACHED_WORD) this.bpeRun(norm, from, end, out);
-      else {
-        const word = norm.slice(from, end);
-        let ids = this.wordCache.get(word);
-        if (ids === undefined) {
-          const first = out.length;
-          this.bpeRun(norm, from, end, out);
-          ids = out.slice(first);
-          if (this.wordCache.size >= WORD_CACHE_SIZE) this.wordCache.clear();
-          this.wordCache.set(word, ids);
-        } else {
-          for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+  /** SentencePiece BPE over the stretch `norm[from, to)`, appending ids to `out` (at most `maxTokens` in all). */
+  private bpe(norm: string, from: number, to: number, out: number[], maxTokens: number): void {
+    if (!this.wordsAreIndependent) this.bpeRun(norm, from, to, out);
+    else {
+      while (from < to) {
+        let end = norm.indexOf(SPACE_MARK, from + 1);
+        if (end < 0 || end > to) end = to;
+        if (end - from > MAX_CACHED_WORD) this.bpeRun(norm, from, end, out);
+        else {
+          const word = norm.slice(from, end);
+          let ids = this.wordCache.get(word);
+          if (ids === undefined) {
+            const first = out.length;
+            this.bpeRun(norm, from, end, out);
+            ids = out.slice(first);
+            if (this.wordCache.size >= WORD_CACHE_SIZE) this.wordCache.clear();
+            this.wordCache.set(word, ids);
+          } else {
+            for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+          }
         }
+        from = end;
+        if (out.length > maxTokens) break;
       }
-      from = end;
     }
+    if (out.length > maxTokens) throw tooManyTokens(maxTokens, `stopped at character ${from} of ${norm.length}`);
   }
 
-  /** SentencePiece BPE proper over `norm[from, to)`: merge the best-scoring adjacent pair until none is a piece. */
+  /**
+   * SentencePiece BPE proper over `norm[from, to)`: merge the best-scoring adjacent pair until none is a piece.
+   * A candidate pair is looked up by the hash composed from its two symbols' hashes, so a lookup costs O(1) plus,
+   * only when a piece has that hash, comparing the piece with the text.
+   */
   private bpeRun(norm: string, from: number, to: number, out: number[]): void {
     if (from >= to) return;
     this.reserve(to - from);
-    const start = this.start, end = this.end, prev = this.prev, next = this.next;
+    const { start, end, prev, next, hash, powers } = this;
+    const base = this.ids.base;
 
     // One symbol per code point (a surrogate pair stays together).
     let count = 0;
     for (let p = from; p < to; count++) {
       const c = norm.charCodeAt(p);
-      const len = c >= 0xd800 && c < 0xdc00 && p + 1 < to && (norm.charCodeAt(p + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
       start[count] = p;
-      end[count] = p + len;
+      if (c >= 0xd800 && c < 0xdc00 && p + 1 < to && (norm.charCodeAt(p + 1) & 0xfc00) === 0xdc00) {
+        hash[count] = reduce(c * base + norm.charCodeAt(p + 1));
+        p += 2;
+      } else {
+        hash[count] = c;
+        p += 1;
+      }
+      end[count] = p;
       prev[count] = count - 1;
       next[count] = count + 1;
-      p += len;
     }
     next[count - 1] = -1;
 
     const heap = this.heap;
     heap.clear();
-    let unusedMerges: Map<string, [string, string]> | undefined;
+    // Splits recorded by the previous run (cleared here, so that a run that threw leaves nothing behind).
+    for (const id of this.unusedQueued) this.unusedSplit![id] = 0;
+    this.unusedQueued.length = 0;
     const consider = (left: number, right: number): void => {
       if (left < 0 || right < 0) return;
-      const id = this.mergeable(norm, start[left], end[right]);
+      const length = end[right] - start[left];
+      if (length > this.longestPiece) return;
+      const id = this.mergeable(concat(hash[left], hash[right], powers[end[right] - start[right]]), norm, start[left], end[right]);
       if (id < 0) return;
-      heap.push(this.scores[id], left, right, end[right] - start[left]);
+      heap.push(this.scores[id], left, right, length);
       if (this.types[id] === TokenType.UNUSED) {
-        (unusedMerges ??= new Map()).set(norm.slice(start[left], end[right]), [
-          norm.slice(start[left], end[left]),
-          norm.slice(start[right], end[right]),
-        ]);
+        (this.unusedSplit ??= new Int32Array(this.vocabSize))[id] = end[left] - start[left];
+        this.unusedQueued.push(id);
       }
     };
     for (let i = 0; i + 1 < count; i++) consider(i, i + 1);
@@ -400,6 +502,7 @@ export class Tokenizer {
       if (next[left] !== right || end[right] - start[left] !== len || end[left] === start[left] || end[right] === start[right]) {
         continue;
       }
+      hash[left] = concat(hash[left], hash[right], powers[end[right] - start[right]]);
       end[left] = end[right];
       end[right] = start[right]; // empty = merged away
       next[left] = next[right];
@@ -410,9 +513,9 @@ export class Tokenizer {
 
     let lastWasUnk = false;
     for (let i = 0; i >= 0; i = next[i]) {
-      const id = this.mergeable(norm, start[i], end[i]);
+      const id = this.mergeable(hash[i], norm, start[i], end[i]);
       if (id >= 0) {
-        if (this.types[id] === TokenType.UNUSED && unusedMerges) this.resegment(norm.slice(start[i], end[i]), unusedMerges, out);
+        if (this.unusedSplit && this.unusedSplit[id] > 0) this.resegment(norm.slice(start[i], end[i]), out);
         else out.push(id);
         lastWasUnk = false;
       } else if (this.hasByteFallback) {
@@ -428,21 +531,28 @@ export class Tokenizer {
     }
   }
 
-  /** Emit an UNUSED piece as the pieces it was merged from, recursively (SentencePiece's resegmentation). */
-  private resegment(piece: string, unusedMerges: Map<string, [string, string]>, out: number[]): void {
-    const id = this.mergeable(piece, 0, piece.length);
-    if (id < 0) {
-      this.pushBytes(piece.codePointAt(0)!, out); // a single character outside the vocabulary
-      return;
+  /**
+   * Emit an UNUSED piece as the pieces it was merged from, recursively (SentencePiece's resegmentation). The parts
+   * are ranges of `piece`, worked through with an explicit stack (a chain of merges can be as deep as the piece).
+   */
+  private resegment(piece: string, out: number[]): void {
+    const stack = [0, piece.length];
+    while (stack.length > 0) {
+      const end = stack.pop()!, start = stack.pop()!;
+      const id = this.mergeable(this.ids.hash(piece, start, end), piece, start, end);
+      if (id < 0) {
+        this.pushBytes(piece.codePointAt(start)!, out); // a single character outside the vocabulary
+        continue;
+      }
+      const split = this.types[id] === TokenType.UNUSED ? this.unusedSplit![id] : 0;
+      if (split === 0) out.push(id);
+      else stack.push(start + split, end, start, start + split); // the left part is popped first
     }
-    const parts = this.types[id] === TokenType.UNUSED ? unusedMerges.get(piece) : undefined;
-    if (!parts) out.push(id);
-    else for (const part of parts) this.resegment(part, unusedMerges, out);
   }
 
-  /** Id of `text[start, end)` if it is a piece BPE may produce (NORMAL, USER_DEFINED, UNUSED), else -1. */
-  private mergeable(text: string, start: number, end: number): number {
-    const id = this.ids.find(text, start, end);
+  /** Id of `text[start, end)` (hash `h`) if it is a piece BPE may produce (NORMAL, USER_DEFINED, UNUSED), else -1. */
+  private mergeable(h: number, text: string, start: number, end: number): number {
+    const id = this.ids.findHashed(h, text, start, end);
     return id >= 0 && MERGEABLE[this.types[id]] === 1 ? id : -1;
   }
 
@@ -477,59 +587,27 @@ export class Tokenizer {
     this.end = new Int32Array(size);
     this.prev = new Int32Array(size);
     this.next = new Int32Array(size);
+    this.hash = new Int32Array(size);
   }
 }
 
-/**
- * Longest-match lookup of the pieces matched whole from text (user-defined, and control/unknown when special
- * parsing is on): a trie over UTF-16 code units, stored as one Map keyed by node * 65536 + code unit.
- */
-class PieceMatcher {
-  private readonly edges = new Map<number, number>();
-  /** Token id ending at each node, or -1. */
-  private readonly terminal: number[] = [-1];
-  /** Code units some piece starts with: a cheap reject for most text positions. */
-  private readonly first = new Uint8Array(65536);
-  /** Id found by the last successful `longest` call. */
-  matchedId = -1;
-
-  add(piece: string, id: number): void {
-    if (piece.length === 0) return; // an empty piece can never be matched
-    let node = 0;
-    for (let i = 0; i < piece.length; i++) {
-      const key = node * 65536 + piece.charCodeAt(i);
-      let child = this.edges.get(key);
-      if (child === undefined) {
-        child = this.terminal.length;
-        this.terminal.push(-1);
-        this.edges.set(key, child);
-      }
-      node = child;
-    }
-    if (this.terminal[node] < 0) this.terminal[node] = id;
-    this.first[piece.charCodeAt(0)] = 1;
+/** Runs `build`, prefixing the message of a TokenizerError with `where` (the file it came from). */
+function withPlace<T>(where: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof TokenizerError && where) throw new TokenizerError(err.code, where + err.message);
+    throw err;
   }
+}
 
-  /**
-   * Length of the longest allowed piece starting at `text[pos]`, or -1 (then `matchedId` is unchanged).
-   * User-defined pieces are always allowed; control/unknown ones only with `parseSpecial`.
-   */
-  longest(text: string, pos: number, types: Int32Array, parseSpecial: boolean): number {
-    if (this.first[text.charCodeAt(pos)] === 0) return -1;
-    let node = 0;
-    let best = -1;
-    for (let i = pos; i < text.length; i++) {
-      const child = this.edges.get(node * 65536 + text.charCodeAt(i));
-      if (child === undefined) break;
-      node = child;
-      const id = this.terminal[node];
-      if (id >= 0 && (parseSpecial || types[id] === TokenType.USER_DEFINED)) {
-        best = i + 1 - pos;
-        this.matchedId = id;
-      }
-    }
-    return best;
-  }
+/** A piece for messages: quoted, cut after 40 characters (a piece may be megabytes long). */
+function describePiece(piece: string): string {
+  return piece.length <= 40 ? JSON.stringify(piece) : `${JSON.stringify(piece.slice(0, 40))}…`;
+}
+
+function tooManyTokens(maxTokens: number, detail: string): TokenizerError {
+  return new TokenizerError('TOO_MANY_TOKENS', `the text needs more than ${maxTokens} tokens (maxTokens): ${detail}`);
 }
 
 function requireArray(meta: Map<string, GGUFValue>, key: string, where: string) {

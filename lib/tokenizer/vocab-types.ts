@@ -35,8 +35,12 @@ export type TokenizerErrorCode =
   | 'UNSUPPORTED_MODEL'
   /** An id outside the vocabulary was given to `decode` / `tokenToPiece`, or a special id is out of range. */
   | 'BAD_ID'
-  /** The text given to `encode` is not a string. */
-  | 'BAD_INPUT';
+  /** The text given to `encode` is not a string, or an option of `encode` is out of range. */
+  | 'BAD_INPUT'
+  /** A piece is longer than the tokenizer accepts, or the pieces matched whole from text are too many in all. */
+  | 'LIMIT_EXCEEDED'
+  /** The text needs more tokens than `encode`'s `maxTokens` allows. */
+  | 'TOO_MANY_TOKENS';
 
 /** A typed error for a bad vocabulary or bad tokenizer input. */
 export class TokenizerError extends PaliGemmaError<TokenizerErrorCode> {
