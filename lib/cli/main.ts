@@ -18,6 +18,8 @@ export interface Command {
   usage: string;
   /** Returns the process exit code; throws UsageError for bad usage and typed errors for failures. */
   run(args: string[]): Promise<number>;
+  /** Left out of `paligemma --help` (it still runs, and says why it cannot when it cannot). */
+  readonly hidden?: boolean;
 }
 
 const commands: Record<string, () => Promise<Command>> = {
@@ -40,7 +42,10 @@ function version(): string {
 
 async function help(): Promise<string> {
   const lines = ['Usage: paligemma <command> [options]', '', 'Commands:'];
-  for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  for (const [name, load] of Object.entries(commands)) {
+    const command = await load();
+    if (!command.hidden) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  }
   lines.push('', 'Run `paligemma <command> --help` (or `paligemma help <command>`) for a command\'s options.');
   return lines.join('\n');
 }
