@@ -10,7 +10,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { main } from '../lib/cli/main.js';
+import { progressLine } from '../lib/cli/pull.js';
 
 import { convertCheckpoint } from '../lib/convert/convert.js';
 import { loadModel } from '../lib/model/paligemma.js';
@@ -289,5 +292,57 @@ describe('Hugging Face Hub', () => {
     const r = await pullModel('hf:kept/tiny@' + COMMIT, options({ outDir, outType: 'f32' }));
     expect(resolved('kept/tiny').length).toBe(before);
     expect(readFileSync(r.modelPath).equals(reference.text)).toBe(true);
+  });
+});
+
+describe('paligemma pull', () => {
+  /** Runs the CLI in this process with console output captured. */
+  async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    try {
+      return { code: await main(args), stdout: out.join('\n'), stderr: err.join('\n') };
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+  }
+
+  it('prints the two paths of an Ollama pull; refuses a model without a projector unless --without-projector', async () => {
+    publishTiny('cli/tiny');
+    const { model } = publishTiny('cli/textonly', false);
+    const ok = await cli(['pull', 'cli/tiny', '--registry', registries.hubUrl, '--ollama-models', store]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const [text, projector] = ok.stdout.split('\n');
+    expect(readFileSync(text!).equals(textGguf)).toBe(true);
+    expect(readFileSync(projector!).equals(projectorGguf)).toBe(true);
+
+    const refused = await cli(['pull', 'cli/textonly', '--registry', registries.hubUrl, '--ollama-models', store]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^paligemma pull: cli\/textonly:latest has no projector layer/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    const textOnly = await cli(['pull', 'cli/textonly', '--registry', registries.hubUrl, '--ollama-models', store, '--without-projector']);
+    expect([textOnly.code, textOnly.stdout]).toEqual([0, blobPath(store, `sha256:${model}`)]);
+  });
+
+  it('a gated Hugging Face repository without HF_TOKEN exits 1 saying how to get access', async () => {
+    registries.hfRepo('cli/gated', { commit: 'b'.repeat(40), files: new Map([['config.json', Buffer.from('{}')], ['tokenizer.json', Buffer.from('{}')], ['model.safetensors', Buffer.from('x')]]), lfs: new Set(), token: 't' });
+    const saved = process.env.HF_TOKEN;
+    delete process.env.HF_TOKEN;
+    try {
+      const r = await cli(['pull', 'hf:cli/gated', '--endpoint', registries.hubUrl, '--out', path.join(tmp, `cli-${run}`)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('set HF_TOKEN');
+    } finally {
+      if (saved !== undefined) process.env.HF_TOKEN = saved;
+    }
+  });
+
+  it('draws a progress line with a bar, sizes, speed and time left', () => {
+    const line = progressLine({ phase: 'download', file: 'model 3df4adf6d650', bytesDone: 2.5e9, bytesTotal: 5e9 }, 50e6);
+    expect(line).toBe(`pulling model 3df4adf6d650  50% [${'█'.repeat(12)}${'░'.repeat(12)}] 2.50 GB / 5.00 GB  50.0 MB/s  50s left`);
+    expect(progressLine({ phase: 'verify', file: 'model', bytesDone: 1, bytesTotal: 4 }, undefined)).toBe('verifying model  25%');
   });
 });

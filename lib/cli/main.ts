@@ -30,6 +30,7 @@ const commands: Record<string, () => Promise<Command>> = {
   detect: async () => (await import('./tasks.js')).detect,
   segment: async () => (await import('./tasks.js')).segment,
   info: async () => (await import('./info.js')).default,
+  pull: async () => (await import('./pull.js')).default,
   convert: async () => (await import('./convert.js')).default,
   bench: async () => (await import('./bench.js')).default,
   features: async () => (await import('./features.js')).default,
