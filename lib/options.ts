@@ -174,22 +174,28 @@ export type OptionsOf = keyof typeof OPTION_KEYS;
 const CHECKED: unique symbol = Symbol('paligemma.checkedOptions');
 
 /**
- * Throws {@link OptionError} when `options` has a key (with a defined value) that `where` does not
- * accept, naming each and what was probably meant. Returns the options marked as checked: spreading
- * the result (`{ ...options, prompt }`) carries the mark on, and `describe` skips what a task method
- * has already checked. Non-objects are left to the caller's own type checks.
+ * The {@link OptionError} for the keys of `options` (with a defined value) that `where` does not
+ * accept, naming each and what was probably meant; undefined when all are known, when the options
+ * were already checked by a task method, or when they are not an object (left to the caller's own
+ * type checks).
  */
-export function checkOptions<T>(options: T, where: OptionsOf): T {
-  if (typeof options !== 'object' || options === null || (options as Record<symbol, unknown>)[CHECKED]) return options;
+export function optionError(options: unknown, where: OptionsOf): OptionError | undefined {
+  if (typeof options !== 'object' || options === null || (options as Record<symbol, unknown>)[CHECKED]) return undefined;
   const known: readonly string[] = OPTION_KEYS[where];
   const unknown = Object.keys(options).filter((k) => !known.includes(k) && (options as Record<string, unknown>)[k] !== undefined);
-  if (unknown.length > 0) {
-    const quote = (name: string) => `'${name}'`;
-    const each = unknown.map((k) => `${quote(k)}${describeSuggestion(k, suggestName(k, known, API_FOREIGN_NAMES), quote)}`);
-    throw new OptionError(
-      `${where}: unknown option${unknown.length > 1 ? 's' : ''} ${each.join(', ')}; the options are ${known.join(', ')}`,
-      unknown,
-    );
-  }
-  return { ...options, [CHECKED]: true };
+  if (unknown.length === 0) return undefined;
+  const quote = (name: string) => `'${name}'`;
+  const each = unknown.map((k) => `${quote(k)}${describeSuggestion(k, suggestName(k, known, API_FOREIGN_NAMES), quote)}`);
+  return new OptionError(`${where}: unknown option${unknown.length > 1 ? 's' : ''} ${each.join(', ')}; the options are ${known.join(', ')}`, unknown);
+}
+
+/**
+ * Throws {@link optionError}'s error, if any. Returns the options marked as checked: spreading the
+ * result (`{ ...options, prompt }`) carries the mark on, so `describe` does not refuse the keys a
+ * task method has already accepted (`lang`, `detail`).
+ */
+export function checkOptions<T>(options: T, where: OptionsOf): T {
+  const err = optionError(options, where);
+  if (err) throw err;
+  return typeof options === 'object' && options !== null ? { ...options, [CHECKED]: true } : options;
 }

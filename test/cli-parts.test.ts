@@ -9,10 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { parseArgs, UsageError } from '../lib/cli/args.js';
-import { main } from '../lib/cli/main.js';
 import { drawObjects, drawTargets, escapeXml, labelColour } from '../lib/cli/draw.js';
 import { jsonResult, maskToRle } from '../lib/cli/output.js';
 import { shortestF32 } from '../lib/cli/info.js';
@@ -20,25 +19,13 @@ import type { GenerationResult } from '../lib/model/paligemma.js';
 import { readGGUF } from '../lib/gguf/index.js';
 import { npzBytes } from './helpers/npz.js';
 import { randomVae } from './helpers/vae.js';
+import { runCli } from './helpers/run-cli.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'paligemma-cli-parts-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs main() with console output captured. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 
 const COMMANDS = ['describe', 'caption', 'ocr', 'answer', 'detect', 'segment', 'info', 'pull', 'convert', 'bench', 'features'];
 const TASKS = COMMANDS.slice(0, 6);

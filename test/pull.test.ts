@@ -10,9 +10,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { main } from '../lib/cli/main.js';
 import { progressLine } from '../lib/cli/pull.js';
 
 import { convertCheckpoint } from '../lib/convert/convert.js';
@@ -21,6 +20,7 @@ import { blobPath, manifestPath, parseOllamaName } from '../lib/ollama/store.js'
 import { OptionError } from '../lib/options.js';
 import { pullModel, PullError, type PullErrorCode, type PullOptions, type PullProgress } from '../lib/pull/index.js';
 import { FakeRegistries, sha256 } from './helpers/fake-registries.js';
+import { runCli } from './helpers/run-cli.js';
 import { FIXTURE_DIR, GOLDEN_DIR, manifest as goldenManifest } from './helpers/golden.js';
 
 const MODEL = 'application/vnd.ollama.image.model';
@@ -79,6 +79,15 @@ function publishTiny(name: string, withProjector = true): { model: string; proje
   return { model: model.digest.slice(7), projector: projector.digest.slice(7) };
 }
 
+/** A first request from byte 0, then one that asks for the rest after what had arrived (at most `sent` bytes). */
+function expectResumed(requests: { range?: string }[], sent: number): void {
+  expect(requests).toHaveLength(2);
+  expect(requests[0]!.range).toBeUndefined();
+  const start = Number(/^bytes=(\d+)-$/.exec(requests[1]!.range ?? '')?.[1]);
+  expect(start, requests[1]!.range).toBeGreaterThan(0);
+  expect(start).toBeLessThanOrEqual(sent);
+}
+
 const partials = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.partial')) : []);
 
 describe('Ollama registry', () => {
@@ -128,7 +137,7 @@ describe('Ollama registry', () => {
     registries.faults.set(model, { cutAfter: cut });
     const r = await pullModel('tests/cut', options());
     expect(readFileSync(r.modelPath).equals(textGguf)).toBe(true);
-    expect(registries.cdnRequests(model).map((q) => q.range)).toEqual([undefined, `bytes=${cut}-`]);
+    expectResumed(registries.cdnRequests(model), cut);
   });
 
   it('resumes a stalled connection, and starts over when a server ignores the Range', async () => {
@@ -139,7 +148,7 @@ describe('Ollama registry', () => {
     expect(readFileSync(r.modelPath).equals(textGguf)).toBe(true);
     expect(readFileSync(r.projectorPath!).equals(projectorGguf)).toBe(true);
     expect(registries.cdnRequests(model).map((q) => q.range)).toEqual([undefined, 'bytes=1000-']);
-    expect(registries.cdnRequests(projector).map((q) => q.range)).toEqual([undefined, 'bytes=500-']);
+    expectResumed(registries.cdnRequests(projector), 500); // and then got the whole file (200), and started over
   });
 
   it('an aborted pull leaves a partial blob and no manifest; the next pull resumes it', async () => {
@@ -296,19 +305,7 @@ describe('Hugging Face Hub', () => {
 });
 
 describe('paligemma pull', () => {
-  /** Runs the CLI in this process with console output captured. */
-  async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    try {
-      return { code: await main(args), stdout: out.join('\n'), stderr: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
+  const cli = runCli;
 
   it('prints the two paths of an Ollama pull; refuses a model without a projector unless --without-projector', async () => {
     publishTiny('cli/tiny');

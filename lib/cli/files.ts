@@ -9,10 +9,10 @@ import { CliError } from './errors.js';
 import { readRegularFile, regularFileSize, RegularFileError } from '../regular-file.js';
 
 /** What to do about a directory given where a file belongs: name the files in it that fit. */
-async function directoryHint(dir: string, extension: string): Promise<string | undefined> {
+async function directoryHint(dir: string, extensions: readonly string[]): Promise<string | undefined> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  const fits = names.filter((n) => n.toLowerCase().endsWith(extension)).sort();
-  if (fits.length === 0) return `give the path of a ${extension} file, not of a directory`;
+  const fits = names.filter((n) => extensions.some((e) => n.toLowerCase().endsWith(e))).sort();
+  if (fits.length === 0) return `give the path of a ${extensions.join(' or ')} file, not of a directory`;
   const shown = fits.slice(0, 4).map((n) => path.join(dir, n));
   return `it holds ${shown.join(', ')}${fits.length > shown.length ? ', …' : ''}: give one of those`;
 }
@@ -23,14 +23,14 @@ function cliError(what: string, file: string, err: RegularFileError, hint?: stri
 
 /**
  * Checks that `file`, given as `what` (e.g. `--model`; may be empty), is a regular file; returns its
- * size. For a directory the hint names the files with `extension` inside it.
+ * size. For a directory the hint names the files with one of `extensions` inside it.
  */
-export async function checkFileArgument(what: string, file: string, extension: string): Promise<number> {
+export async function checkFileArgument(what: string, file: string, extensions: readonly string[]): Promise<number> {
   try {
     return await regularFileSize(file);
   } catch (err) {
     if (!(err instanceof RegularFileError)) throw err;
-    throw cliError(what, file, err, err.code === 'NOT_A_FILE' ? await directoryHint(file, extension) : undefined);
+    throw cliError(what, file, err, err.code === 'NOT_A_FILE' ? await directoryHint(file, extensions) : undefined);
   }
 }
 

@@ -26,6 +26,9 @@ import type { SimdVariantName } from '../native.js';
 /** big_vision's mask decoder for `segment` (a public bucket). */
 const VAE_OID_URL = 'https://storage.googleapis.com/big_vision/paligemma/vae-oid.npz';
 
+/** For the hint when a directory is given as an image. */
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+
 /** Options every task command takes: where the model is, how to run it, how to generate. */
 const COMMON_OPTIONS = {
   model: { type: 'string', short: 'm', value: 'FILE' },
@@ -216,7 +219,7 @@ async function checkImages(images: readonly string[]): Promise<void> {
   if (images.length === 0) throw new UsageError('missing <image>');
   if (images.filter((i) => i === '-').length > 1) throw new UsageError('standard input (-) can be read only once');
   for (const image of images) {
-    if (image !== '-') await checkFileArgument('cannot read image', image, '.jpg');
+    if (image !== '-') await checkFileArgument('cannot read image', image, IMAGE_EXTENSIONS);
   }
 }
 
@@ -230,9 +233,9 @@ function missingDecoder(): CliError {
 
 /** Checks the model files named on the command line before anything loads. */
 async function checkModelFiles(o: AllOptions): Promise<void> {
-  if (o.model !== undefined) await checkFileArgument('--model', o.model, '.gguf');
-  if (o.projector !== undefined) await checkFileArgument('--projector', o.projector, '.gguf');
-  if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, '.npz');
+  if (o.model !== undefined) await checkFileArgument('--model', o.model, ['.gguf']);
+  if (o.projector !== undefined) await checkFileArgument('--projector', o.projector, ['.gguf']);
+  if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, ['.npz', '.gguf']);
 }
 
 /** Loads the model named by the options, with a status line; the caller disposes it. */

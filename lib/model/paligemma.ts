@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 
 import { preprocess, type ImageInput } from '../image/index.js';
 import { checkMaxPixels } from '../image/decode.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, optionError } from '../options.js';
 import { native, checkSimdVariant, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { PaliGemmaError } from './errors.js';
@@ -305,8 +305,9 @@ export class PaliGemma {
    * Runs the model on an image with a task prompt and returns the generated text.
    * `image` is an encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF) or raw pixels.
    */
-  async describe(image: ModelImage, options: DescribeOptions = {}): Promise<GenerationResult> {
-    options = checkOptions(options, 'describe');
+  describe(image: ModelImage, options: DescribeOptions = {}): Promise<GenerationResult> {
+    const invalid = optionError(options, 'describe');
+    if (invalid) return Promise.reject(invalid);
     return this.#enqueue(async () => {
       const prompt = options.prompt ?? DEFAULT_PROMPT;
       const ids = this.#promptIds(prompt);

@@ -59,9 +59,9 @@ function serveBytes(req: http.IncomingMessage, res: http.ServerResponse, body: B
   if (faults?.cutAfter !== undefined) {
     const n = faults.cutAfter;
     faults.cutAfter = undefined;
-    // The close comes a moment after the bytes, so the client has read them all when the stream breaks
-    // (fetch drops chunks still queued when a body stream errors).
-    res.write(rest.subarray(0, n), () => setTimeout(() => res.socket?.end(), 50));
+    // The close comes a moment after the bytes, so the client has most likely read them when the
+    // stream breaks (fetch drops chunks still queued when a body stream errors; tests allow for that).
+    res.write(rest.subarray(0, n), () => setTimeout(() => res.socket?.end(), 200));
     return;
   }
   if (faults?.stallAfter !== undefined) {
