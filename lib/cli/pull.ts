@@ -82,6 +82,7 @@ const pull: Command = {
     const name = positional[0]!;
     const status = new StatusLine();
     const rate = new Rate();
+    let lastStep = '';
     const controller = new AbortController();
     const interrupt = () => controller.abort();
     process.once('SIGINT', interrupt);
@@ -97,7 +98,12 @@ const pull: Command = {
         keepDownload: o['keep-download'],
         huggingFaceEndpoint: o.endpoint,
         onProgress: status.enabled
-          ? (p) => status.update(progressLine(p, p.phase === 'download' ? rate.update(p.bytesDone) : undefined), p.phase !== 'download' && p.phase !== 'convert')
+          ? (p) => {
+              // Redraws are throttled, except when a new step starts.
+              const step = `${p.phase} ${p.file}`;
+              status.update(progressLine(p, p.phase === 'download' ? rate.update(p.bytesDone) : undefined), step !== lastStep);
+              lastStep = step;
+            }
           : undefined,
       });
       status.clear();
