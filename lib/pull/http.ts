@@ -58,6 +58,13 @@ export function httpStatusError(status: number, url: string): PullError {
   return new PullError('HTTP', `${new URL(url).origin} answered HTTP ${status} for ${url}`, { status, url });
 }
 
+/** The error for a response outside 2xx: the caller's explanation of a refusal (4xx), else a retryable HTTP error. */
+async function statusError(response: Response, url: string, refusal: HttpErrorMessage): Promise<PullError> {
+  await response.body?.cancel();
+  const { status } = response;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429 ? refusal(status, response.headers, url) : httpStatusError(status, url);
+}
+
 /**
  * One GET, following redirects by hand: `credentials` only go to their own origin, and every hop
  * keeps the other headers (Range survives the redirect to a CDN). Returns the final response,
@@ -114,12 +121,7 @@ export async function fetchText(
 ): Promise<string> {
   return withRetries(o, async () => {
     const { response, url: final } = await request(url, { headers: o.accept ? { accept: o.accept } : {}, credentials: o.credentials, signal: o.signal });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429
-        ? o.refusal(response.status, response.headers, final)
-        : httpStatusError(response.status, final);
-    }
+    if (!response.ok) throw await statusError(response, final, o.refusal);
     const chunks: Uint8Array[] = [];
     let bytes = 0;
     try {
@@ -248,10 +250,7 @@ async function fetchRange(url: string, partial: string, have: number, expected: 
       await rm(partial, { force: true });
       throw new PullError('NETWORK', `${new URL(final).origin} has fewer bytes than the partial download; starting over`, { url: final });
     } else if (!response.ok) {
-      await response.body?.cancel();
-      throw response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429
-        ? o.refusal(response.status, response.headers, final)
-        : httpStatusError(response.status, final);
+      throw await statusError(response, final, o.refusal);
     }
     if (!response.body) throw new PullError('NETWORK', `${new URL(final).origin} sent no body for ${o.what}`, { url: final });
     const length = Number(response.headers.get('content-length') ?? NaN);
