@@ -57,6 +57,7 @@ export type {
 // Images
 export { preprocess, decodeImage, ImageError, DEFAULT_MAX_PIXELS } from './image/index.js';
 export type { ImageInput, RawPixels, RgbImage, PreprocessOptions, PreprocessedImage, ImageErrorCode } from './image/index.js';
+export { MAX_IMAGE_BYTES } from './image/index.js';
 
 // File formats
 export { readGGUF, writeGGUF, GGUFError } from './gguf/index.js';
@@ -74,6 +75,13 @@ export { convertCheckpoint, ConvertError, SafetensorsError, OUT_TYPES } from './
 export type { ConvertOptions, ConvertProgress, ConvertResult, OutType, ConvertErrorCode, SafetensorsErrorCode } from './convert/index.js';
 export { resolveOllamaModel, parseOllamaName, ollamaModelsDir, OllamaError } from './ollama/index.js';
 export type { OllamaModelFiles, OllamaModelRef, OllamaErrorCode } from './ollama/index.js';
+
+// Getting models: the Ollama registry, or Hugging Face + conversion
+export { pullModel, PullError, defaultModelsDir } from './pull/index.js';
+export type { PullOptions, PullProgress, PullResult, PullErrorCode } from './pull/index.js';
+
+// Option checking
+export { OptionError } from './options.js';
 
 // Tokenizer
 export { Tokenizer, TokenizerError, TokenType } from './tokenizer/index.js';

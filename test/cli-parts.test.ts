@@ -3,14 +3,15 @@
  * the option parser, the JSON mask encoding, where --draw writes, and what it draws (checked pixel
  * by pixel against blending arithmetic written here). test/cli.test.ts runs the real process.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { parseArgs, UsageError } from '../lib/cli/args.js';
-import { main } from '../lib/cli/main.js';
 import { drawObjects, drawTargets, escapeXml, labelColour } from '../lib/cli/draw.js';
 import { jsonResult, maskToRle } from '../lib/cli/output.js';
 import { shortestF32 } from '../lib/cli/info.js';
@@ -18,26 +19,15 @@ import type { GenerationResult } from '../lib/model/paligemma.js';
 import { readGGUF } from '../lib/gguf/index.js';
 import { npzBytes } from './helpers/npz.js';
 import { randomVae } from './helpers/vae.js';
+import { runCli } from './helpers/run-cli.js';
 
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'paligemma-cli-parts-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs main() with console output captured. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 
-const COMMANDS = ['describe', 'caption', 'ocr', 'answer', 'detect', 'segment', 'info', 'convert', 'bench', 'features'];
+const COMMANDS = ['describe', 'caption', 'ocr', 'answer', 'detect', 'segment', 'info', 'pull', 'convert', 'bench', 'features'];
 const TASKS = COMMANDS.slice(0, 6);
 
 describe('main', () => {
@@ -80,6 +70,17 @@ describe('main', () => {
     [['info', 'a.gguf', '--tensors'], 'unknown option --tensors'],
     [['convert', 'dir'], 'missing --out <dir>'],
     [['features', 'extra'], 'unexpected argument extra'],
+    [['pull'], 'missing <name>'],
+    [['pull', 'a', 'b'], 'unexpected argument b'],
+    [['pull', 'x', '--outtype', 'q4'], '--outtype must be one of f32, f16, bf16'],
+    // Flags carried over from llama.cpp get their name here, or why there is none.
+    [['caption', img, '--mmproj', 'p.gguf'], "unknown option --mmproj (--mmproj is llama.cpp's name: use --projector)"],
+    [['caption', img, ...fake, '-ngl', '99'], 'unknown option -ngl (paligemma runs on the CPU only'],
+    [['caption', img, ...fake, '-t', '4'], "use --threads"],
+    [['caption', img, ...fake, '--temp', '0.7'], "use --temperature"],
+    [['caption', img, ...fake, '--image', img], 'images are positional arguments'],
+    [['convert', 'dir', '--outfile', 'x.gguf'], "use --out"],
+    [['detect', img, ...fake, '--label', 'cat'], 'unknown option --label (did you mean --labels?)'],
   ];
   it.each(usage)('%j exits 2: %s', async (args, message) => {
     const r = await run(args);
@@ -91,9 +92,13 @@ describe('main', () => {
   it('checks images, the model source, --draw and the decoder before loading anything', async () => {
     const image = path.join(tmp, 'image.png');
     await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } }).png().toFile(image);
+    const gguf = path.join(tmp, 'model.gguf');
+    writeFileSync(gguf, 'not really a model: only its being a file is checked here');
     const cases: [string[], number, string][] = [
       [['caption', path.join(tmp, 'nope.png'), ...fake], 1, 'cannot read image'],
-      [['caption', tmp, ...fake], 1, 'not a file'],
+      [['caption', tmp, ...fake], 1, 'is a directory, not a file'],
+      [['caption', image, '--model', tmp, '--projector', 'p.gguf'], 1, `--model ${tmp}: it is a directory, not a file`],
+      [['caption', image, '--model', gguf, '--projector', 'none.gguf'], 1, '--projector none.gguf: no such file'],
       [['caption', image], 2, 'missing the model'],
       [['caption', image, ...fake, '--ollama', 'x'], 2, 'not both'],
       [['detect', image, image, ...fake, '--labels', 'a', '--draw', 'one.png'], 2, 'pattern with {name}'],
@@ -106,6 +111,33 @@ describe('main', () => {
       const r = await run(args);
       expect([r.code, r.stderr], args.join(' ')).toEqual([code, expect.stringContaining(message)]);
     }
+    // The directory hint names the model files inside it; the decoder hint speaks of flags, not of the library API.
+    const dir = path.join(tmp, 'models');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'tiny-f16.gguf'), '');
+    const inDir = await run(['caption', image, '--model', dir, '--projector', 'p.gguf']);
+    expect(inDir.stderr).toContain(`hint: it holds ${path.join(dir, 'tiny-f16.gguf')}: give one of those`);
+    const segment = await run(['segment', image, ...fake, '--label', 'cat']);
+    expect(segment.stderr).toContain('https://storage.googleapis.com/big_vision/paligemma/vae-oid.npz');
+    expect(segment.stderr).not.toContain('loadModel');
+  });
+
+  it('info says a directory is a directory', async () => {
+    const r = await run(['info', tmp]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`${tmp}: it is a directory, not a file`)]);
+  });
+
+  it('lists bench only where the suite is (a source checkout), not in the installed package', async () => {
+    expect((await run(['--help'])).stdout).toMatch(/^  bench /m);
+    // The package as installed: lib/ without bench/ beside it.
+    const installed = path.join(tmp, 'installed');
+    mkdirSync(installed);
+    cpSync(path.join(projectRoot, 'lib'), path.join(installed, 'lib'), { recursive: true });
+    cpSync(path.join(projectRoot, 'package.json'), path.join(installed, 'package.json'));
+    symlinkSync(path.join(projectRoot, 'node_modules'), path.join(installed, 'node_modules'));
+    const help = execFileSync(process.execPath, ['--import', 'tsx', path.join(installed, 'lib/cli/main.ts'), '--help'], { cwd: projectRoot, encoding: 'utf8' });
+    expect(help).toMatch(/^  pull /m);
+    expect(help).not.toMatch(/^  bench /m);
   });
 });
 
@@ -150,8 +182,10 @@ describe('parseArgs', () => {
 
   const bad: [string[], RegExp][] = [
     [['--lables', 'cat'], /unknown option --lables/],
+    [['--maxTokens', '3'], /unknown option --maxTokens \(did you mean --max-tokens\?\)/],
+    [['--Model', 'x'], /did you mean --model\?/],
     [['--constructor'], /unknown option --constructor/],
-    [['-x'], /unknown option -x/],
+    [['-x'], /^unknown option -x$/],
     [['--model'], /--model needs a value/],
     [['--model='], /--model needs a value/],
     [['--json=yes'], /--json is a flag/],

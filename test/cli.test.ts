@@ -73,7 +73,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const COMMANDS = ['describe', 'caption', 'ocr', 'answer', 'detect', 'segment', 'info', 'convert', 'bench', 'features'];
+const COMMANDS = ['describe', 'caption', 'ocr', 'answer', 'detect', 'segment', 'info', 'pull', 'convert', 'bench', 'features'];
 
 
 describe('help and usage errors', () => {
@@ -133,6 +133,7 @@ describe('help and usage errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('vae-oid.npz');
     expect(r.stderr).toContain('hint: then run again with --segmentation vae-oid.npz');
+    expect(r.stderr).not.toContain('loadModel'); // a CLI user is told about flags, not the library API
     expect(r.stdout).toBe('');
     expectNoStack(r);
   });

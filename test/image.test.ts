@@ -419,8 +419,8 @@ describe('hostile and invalid input', () => {
     }
   });
 
-  it('neither bytes nor pixels → BAD_INPUT', async () => {
-    for (const bad of ['photo.jpg', 42, null, undefined, new ArrayBuffer(8), {}]) {
+  it('none of the accepted forms → BAD_INPUT (paths, URLs and buffers: test/image-input.test.ts)', async () => {
+    for (const bad of [42, null, undefined, true, {}, [1, 2, 3]]) {
       await expectImageError(decodeImage(bad as never), 'BAD_INPUT');
     }
   });

@@ -33,7 +33,7 @@ describe('describeMany', () => {
     const cases = [...manifest.cases, ...manifest.cases.slice(0, 2)];
     const items = cases.map((c, i) => ({ image: imageBytes(c.image), prompt: c.prompt, maxTokens: 6 + (c.prompt.length + i) % 5 }));
     const alone = [];
-    for (const item of items) alone.push(await model.describe(item.image, item));
+    for (const { image, ...options } of items) alone.push(await model.describe(image, options));
     for (const concurrency of [1, 4, 6]) {
       const batched = await model.describeMany(items, { concurrency });
       expect(batched.map((r) => r.tokens)).toEqual(alone.map((r) => r.tokens));

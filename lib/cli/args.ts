@@ -4,6 +4,7 @@
  * here, so a command only ever sees well-formed options; anything wrong is a {@link UsageError}
  * that names the option (exit code 2).
  */
+import { CLI_FOREIGN_NAMES, describeSuggestion, suggestName } from '../options.js';
 
 /** One option a command accepts. */
 export interface OptionSpec {
@@ -56,7 +57,7 @@ export function parseArgs<S extends OptionSpecs>(args: readonly string[], specs:
     const key = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg.slice(1, eq < 0 ? undefined : eq);
     const name = long ? key : byShort.get(key);
     const spec = name !== undefined && Object.hasOwn(specs, name) ? specs[name] : undefined;
-    if (name === undefined || spec === undefined) throw new UsageError(`unknown option ${arg.slice(0, eq < 0 ? undefined : eq)}`);
+    if (name === undefined || spec === undefined) throw unknownOption(arg.slice(0, eq < 0 ? undefined : eq), key, specs);
     if (spec.type === 'boolean') {
       if (eq >= 0) throw new UsageError(`--${name} is a flag and takes no value`);
       options[name] = true;
@@ -67,6 +68,12 @@ export function parseArgs<S extends OptionSpecs>(args: readonly string[], specs:
     options[name] = parseValue(name, raw, spec);
   }
   return { positional, options: options as Options<S> };
+}
+
+/** "unknown option --mmproj (--mmproj is llama.cpp's name: use --projector)", or a near-miss's "did you mean". */
+function unknownOption(written: string, key: string, specs: OptionSpecs): UsageError {
+  const suggestion = suggestName(key, Object.keys(specs), CLI_FOREIGN_NAMES);
+  return new UsageError(`unknown option ${written}${describeSuggestion(written, suggestion, (name) => (name === written ? name : `--${name}`))}`);
 }
 
 function parseValue(name: string, raw: string, spec: OptionSpec): string | number {

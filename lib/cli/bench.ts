@@ -19,6 +19,10 @@ export const BENCH_SCRIPT = 'bench/run.ts';
 
 const bench: Command = {
   summary: 'Run the benchmark suite (bench/run.ts, needs the source repository)',
+  // The installed package has no bench/ (package.json "files"): do not offer what cannot run.
+  get hidden() {
+    return !existsSync(path.join(packageRoot, BENCH_SCRIPT));
+  },
   usage: [
     'paligemma bench [-- <suite arguments>]',
     '',

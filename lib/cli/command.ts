@@ -5,4 +5,6 @@ export interface Command {
   usage: string;
   /** Returns the process exit code; throws UsageError for bad usage and typed errors for failures. */
   run(args: string[]): Promise<number>;
+  /** Left out of `paligemma --help` (it still runs, and says why it cannot when it cannot). */
+  readonly hidden?: boolean;
 }

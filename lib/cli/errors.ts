@@ -53,7 +53,14 @@ const HINTS: Record<string, Hint> = {
     : undefined,
   SimdError: () => '`paligemma features` lists the kernel sets this CPU can run',
   NativeAddonError: () => undefined, // its message already says how to fix it
-  ConvertError: () => '<hf-dir> must hold a PaliGemma checkpoint in Hugging Face layout (config.json, *.safetensors, tokenizer)',
+  ConvertError: (_code, command) =>
+    command === 'pull' ? 'the downloaded checkpoint could not be converted; `paligemma pull hf:… --keep-download` keeps it for a look'
+    : '<hf-dir> must hold a PaliGemma checkpoint in Hugging Face layout (config.json, *.safetensors, tokenizer)',
+  PullError: (code) =>
+    code === 'NETWORK' || code === 'CORRUPT' || code === 'HTTP' ? 'run the same command again: the download resumes where it stopped'
+    : code === 'NO_SPACE' ? 'free some space, or download elsewhere with --out DIR (Hugging Face) or --ollama-models DIR (Ollama)'
+    : code === 'BAD_NAME' ? 'Ollama names look like NAMESPACE/MODEL[:TAG]; Hugging Face ones like hf:OWNER/REPO[@REVISION]'
+    : undefined,
   SafetensorsError: () => 'a .safetensors file is damaged or incomplete; download the checkpoint again',
   TokenizerError: () => 'the vocabulary in the text GGUF is damaged; convert or download the model again',
 };

@@ -7,6 +7,7 @@ import type { Command } from './command.js';
 import { parseArgs, UsageError, type OptionSpecs } from './args.js';
 import { EXIT, reportError } from './errors.js';
 import { formatBytes } from './progress.js';
+import { checkFileArgument } from './files.js';
 import { readGGUF } from '../gguf/reader.js';
 import type { GGUFArrayValue, GGUFFile, GGUFValue } from '../gguf/types.js';
 import { describeProjector, describeTextModel } from '../model/files.js';
@@ -215,6 +216,7 @@ const info: Command = {
     for (const [i, file] of positional.entries()) {
       let result: FileInfo;
       try {
+        await checkFileArgument('', file, ['.gguf']);
         result = await inspectGGUF(file);
       } catch (err) {
         // Not a readable GGUF file: report it and go on with the others.

@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   detect: async () => (await import('./tasks.js')).detect,
   segment: async () => (await import('./tasks.js')).segment,
   info: async () => (await import('./info.js')).default,
+  pull: async () => (await import('./pull.js')).default,
   convert: async () => (await import('./convert.js')).default,
   bench: async () => (await import('./bench.js')).default,
   features: async () => (await import('./features.js')).default,
@@ -32,7 +33,10 @@ function version(): string {
 
 async function help(): Promise<string> {
   const lines = ['Usage: paligemma <command> [options]', '', 'Commands:'];
-  for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  for (const [name, load] of Object.entries(commands)) {
+    const command = await load();
+    if (!command.hidden) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  }
   lines.push('', 'Run `paligemma <command> --help` (or `paligemma help <command>`) for a command\'s options.');
   return lines.join('\n');
 }

@@ -43,6 +43,12 @@ export class StatusLine {
   }
 }
 
+/** A bar of `width` cells, `fraction` (0..1) of them filled: `[██████░░░░]`. */
+export function progressBar(fraction: number, width: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
+}
+
 /** Bytes for people: `5.99 GB`, `812 MB`, `4.0 KB`. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -5,7 +5,7 @@
  * the library's pure parsers, which keeps the raw text, the timings and the skipped pieces at hand
  * for `--json`.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -16,11 +16,18 @@ import { formatDetection, formatSegment, jsonFailure, jsonResult } from './outpu
 import { StatusLine, formatBytes, formatMs } from './progress.js';
 import type { DrawObject } from './draw.js';
 import { answerPrompt, captionPrompt, detectPrompt, ocrPrompt, segmentPrompt, type CaptionDetail } from '../tasks/prompts.js';
-import { missingDecoderError } from '../tasks/errors.js';
+import { MAX_IMAGE_BYTES } from '../image/input.js';
+import { checkFileArgument, readFileArgument } from './files.js';
 import { parseDetections } from '../tasks/parse.js';
 import type { GenerationResult, PaliGemma } from '../model/paligemma.js';
 import type { SegmentationDecoder } from '../tasks/segmentation.js';
 import type { SimdVariantName } from '../native.js';
+
+/** big_vision's mask decoder for `segment` (a public bucket). */
+const VAE_OID_URL = 'https://storage.googleapis.com/big_vision/paligemma/vae-oid.npz';
+
+/** For the hint when a directory is given as an image. */
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
 
 /** Options every task command takes: where the model is, how to run it, how to generate. */
 const COMMON_OPTIONS = {
@@ -148,7 +155,7 @@ const TASKS: Task[] = [
     help: [
       '  -l, --label LABEL    what to segment',
       '  --segmentation FILE  the mask decoder: vae-oid.npz from big_vision',
-      '                       (https://storage.googleapis.com/big_vision/paligemma/vae-oid.npz)',
+      `                       (${VAE_OID_URL})`,
       '                       or the GGUF `paligemma convert vae-oid.npz --out DIR` writes',
       ...DRAW_HELP,
       '',
@@ -204,12 +211,7 @@ async function readImage(image: string): Promise<Buffer> {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
-  try {
-    return await readFile(image);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot read image ${image}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`);
-  }
+  return readFileArgument('cannot read image', image, MAX_IMAGE_BYTES);
 }
 
 /** Checks the images exist before the model loads (a typo should not cost a model load). */
@@ -217,11 +219,23 @@ async function checkImages(images: readonly string[]): Promise<void> {
   if (images.length === 0) throw new UsageError('missing <image>');
   if (images.filter((i) => i === '-').length > 1) throw new UsageError('standard input (-) can be read only once');
   for (const image of images) {
-    if (image === '-') continue;
-    const info = await stat(image).catch(() => undefined);
-    if (!info) throw new CliError(`cannot read image ${image}: no such file`, 'check the path');
-    if (!info.isFile()) throw new CliError(`cannot read image ${image}: not a file`);
+    if (image !== '-') await checkFileArgument('cannot read image', image, IMAGE_EXTENSIONS);
   }
+}
+
+/** The mask decoder is a separate download; say where to get it in the command line's terms. */
+function missingDecoder(): CliError {
+  return new CliError(
+    `segment needs the mask decoder, a separate file: download vae-oid.npz from ${VAE_OID_URL} (big_vision's PaliGemma assets)`,
+    'then run again with --segmentation vae-oid.npz',
+  );
+}
+
+/** Checks the model files named on the command line before anything loads. */
+async function checkModelFiles(o: AllOptions): Promise<void> {
+  if (o.model !== undefined) await checkFileArgument('--model', o.model, ['.gguf']);
+  if (o.projector !== undefined) await checkFileArgument('--projector', o.projector, ['.gguf']);
+  if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, ['.npz', '.gguf']);
 }
 
 /** Loads the model named by the options, with a status line; the caller disposes it. */
@@ -263,7 +277,8 @@ async function runTask(task: Task, args: string[]): Promise<number> {
   const targets = o.draw === undefined ? images.map(() => undefined) : (await import('./draw.js')).drawTargets(o.draw, images);
   if (o.model !== undefined && o.ollama !== undefined) throw new UsageError('give --model or --ollama, not both');
   if (o.model === undefined && o.ollama === undefined) throw new UsageError('missing the model: give --model FILE --projector FILE, or --ollama NAME');
-  if (task.kind === 'segment' && o.segmentation === undefined) throw missingDecoderError();
+  if (task.kind === 'segment' && o.segmentation === undefined) throw missingDecoder();
+  await checkModelFiles(o);
 
   const status = new StatusLine();
   const controller = new AbortController();

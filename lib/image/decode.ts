@@ -17,24 +17,15 @@
  */
 import sharp from 'sharp';
 import { ImageError } from './errors.js';
+import { imageSource, type ImageInput, type RawPixels } from './input.js';
+
+export type { ImageInput, RawPixels };
 
 /**
  * Default cap on decoded pixels (width × height): 100 megapixels, i.e. at most ~400 MB of
  * decoded RGBA. Checked from the header before any pixel is decoded (decompression-bomb guard).
  */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
-
-/** Uncompressed, interleaved 8-bit pixels: `channels` bytes per pixel, rows top to bottom. */
-export interface RawPixels {
-  data: Uint8Array | Uint8ClampedArray;
-  width: number;
-  height: number;
-  /** 1 = grey, 2 = grey + alpha, 3 = RGB, 4 = RGBA. */
-  channels: number;
-}
-
-/** An image: the bytes of an encoded file (JPEG, PNG, WebP, GIF, TIFF, AVIF), or raw pixels. */
-export type ImageInput = Uint8Array | RawPixels;
 
 /** A decoded 8-bit RGB image. */
 export interface RgbImage {
@@ -54,18 +45,15 @@ export interface DecodeOptions {
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 
 /**
- * Decodes an image to 8-bit RGB (see the module comment for orientation, alpha, colour and
- * bit-depth handling). Throws {@link ImageError} for empty, unsupported, corrupt or oversized
- * input, or inconsistent raw pixels.
+ * Decodes an image (any {@link ImageInput}: a path, a file: or data: URL, bytes, raw pixels) to 8-bit
+ * RGB (see the module comment for orientation, alpha, colour and bit-depth handling). Throws
+ * {@link ImageError} for unreadable, empty, unsupported, corrupt or oversized input, or inconsistent
+ * raw pixels.
  */
 export async function decodeImage(input: ImageInput, options: DecodeOptions = {}): Promise<RgbImage> {
   const maxPixels = checkMaxPixels(options.maxPixels);
-  if (input instanceof Uint8Array) return decodeEncoded(input, maxPixels);
-  if (typeof input === 'object' && input !== null && 'data' in input) return fromRawPixels(input, maxPixels);
-  throw new ImageError(
-    'BAD_INPUT',
-    'image must be a Buffer/Uint8Array of an encoded image or raw pixels { data, width, height, channels }',
-  );
+  const source = await imageSource(input);
+  return source instanceof Uint8Array ? decodeEncoded(source, maxPixels) : fromRawPixels(source, maxPixels);
 }
 
 /** Validates a `maxPixels` option, returning the default when it is absent. */

@@ -1,6 +1,8 @@
 /** Image decoding (sharp) and PaliGemma preprocessing (native PIL-compatible resize, normalisation). */
 export { decodeImage, toRgb, DEFAULT_MAX_PIXELS } from './decode.js';
-export type { DecodeOptions, ImageInput, RawPixels, RgbImage } from './decode.js';
+export type { DecodeOptions, RgbImage } from './decode.js';
+export { MAX_IMAGE_BYTES } from './input.js';
+export type { ImageInput, RawPixels } from './input.js';
 export { ImageError } from './errors.js';
 export type { ImageErrorCode } from './errors.js';
 export { resizeBicubic } from './resize.js';

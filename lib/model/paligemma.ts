@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 
 import { preprocess, type ImageInput } from '../image/index.js';
 import { checkMaxPixels } from '../image/decode.js';
+import { checkOptions, optionError } from '../options.js';
 import { native, checkSimdVariant, type NativeModel, type SimdVariantName } from '../native.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { PaliGemmaError } from '../errors.js';
@@ -183,6 +184,7 @@ const MAX_BATCH = 64;
  */
 export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
   if (typeof options !== 'object' || options === null) throw new PaliGemmaError('BAD_ARGUMENT', 'loadModel(options): options must be an object');
+  checkOptions(options, 'loadModel');
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= 1024))
     throw new PaliGemmaError('BAD_ARGUMENT', `threads must be an integer in 1..1024, got ${options.threads}`);
   const simd = options.simd === undefined ? undefined : checkSimdVariant(options.simd);
@@ -295,6 +297,8 @@ export class PaliGemma {
    * `image` is an encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF) or raw pixels.
    */
   describe(image: ModelImage, options: DescribeOptions = {}): Promise<GenerationResult> {
+    const invalid = optionError(options, 'describe');
+    if (invalid) return Promise.reject(invalid);
     return this.#enqueue(async () => {
       const prompt = options.prompt ?? DEFAULT_PROMPT;
       const ids = this.#promptIds(prompt);
@@ -309,7 +313,9 @@ export class PaliGemma {
    * together, one weight pass per step for the whole batch, `concurrency` at a time. Results
    * come back in the order of `items`.
    */
-  describeMany(items: DescribeItem[], options: DescribeManyOptions = {}): Promise<GenerationResult[]> {
+  async describeMany(items: DescribeItem[], options: DescribeManyOptions = {}): Promise<GenerationResult[]> {
+    checkOptions(options, 'describeMany');
+    if (Array.isArray(items)) for (const item of items) checkOptions(item, 'describeMany item');
     return this.#enqueue(async () => {
       if (!Array.isArray(items)) throw new PaliGemmaError('BAD_ARGUMENT', 'describeMany(items): items must be an array');
       const concurrency = options.concurrency ?? 4;
@@ -336,6 +342,7 @@ export class PaliGemma {
    * Leaving the loop early (break, return, throw) stops the generation.
    */
   async *stream(image: ModelImage, options: DescribeOptions = {}): AsyncGenerator<string, GenerationResult> {
+    options = checkOptions(options, 'stream');
     const pieces: string[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
@@ -368,17 +375,20 @@ export class PaliGemma {
   }
 
   /** A caption: `caption {lang}` (short, default), `describe {lang}` (long) or `cap {lang}` (raw). */
-  caption(image: ModelImage, options: TaskOptions & CaptionOptions = {}): Promise<GenerationResult> {
+  async caption(image: ModelImage, options: TaskOptions & CaptionOptions = {}): Promise<GenerationResult> {
+    options = checkOptions(options, 'caption');
     return this.describe(image, { ...options, prompt: captionPrompt(options) });
   }
 
   /** The text in the image. */
-  ocr(image: ModelImage, options: TaskOptions = {}): Promise<GenerationResult> {
+  async ocr(image: ModelImage, options: TaskOptions = {}): Promise<GenerationResult> {
+    options = checkOptions(options, 'ocr');
     return this.describe(image, { ...options, prompt: ocrPrompt() });
   }
 
   /** An answer to a question about the image, in language `lang` (default `en`). */
-  answer(image: ModelImage, question: string, options: TaskOptions & { lang?: string } = {}): Promise<GenerationResult> {
+  async answer(image: ModelImage, question: string, options: TaskOptions & { lang?: string } = {}): Promise<GenerationResult> {
+    options = checkOptions(options, 'answer');
     return this.describe(image, { ...options, prompt: answerPrompt(question, options.lang) });
   }
 
@@ -387,6 +397,7 @@ export class PaliGemma {
    * the model's output are skipped (see parseDetections for the full report).
    */
   async detect(image: ModelImage, labels: string | string[], options: TaskOptions = {}): Promise<Detection[]> {
+    options = checkOptions(options, 'detect');
     const prompt = detectPrompt(typeof labels === 'string' ? [labels] : labels);
     const r = await this.describe(image, { ...options, prompt });
     return parseDetections(r.text, r.image!).detections;
@@ -397,6 +408,7 @@ export class PaliGemma {
    * `segmentation` decoder file at load time.
    */
   async segment(image: ModelImage, label: string, options: TaskOptions = {}): Promise<SegmentMask[]> {
+    options = checkOptions(options, 'segment');
     const decoder = this.#segmentation;
     if (!decoder) throw missingDecoderError();
     const prompt = segmentPrompt(label);
@@ -405,7 +417,8 @@ export class PaliGemma {
   }
 
   /** Text-only generation from raw token ids (no image). */
-  generate(input: GenerateInput): Promise<GenerationResult> {
+  async generate(input: GenerateInput): Promise<GenerationResult> {
+    checkOptions(input, 'generate');
     return this.#enqueue(async () => {
       if (typeof input !== 'object' || input === null || input.tokens === undefined)
         throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids');
@@ -425,7 +438,8 @@ export class PaliGemma {
   }
 
   /** One prefix pass with every intermediate exposed (for tests against a reference, and tooling). */
-  evaluate(input: EvaluateInput): Promise<Evaluation> {
+  async evaluate(input: EvaluateInput): Promise<Evaluation> {
+    checkOptions(input, 'evaluate');
     return this.#enqueue(async () => {
       if (typeof input?.prompt !== 'string') throw new PaliGemmaError('BAD_ARGUMENT', 'evaluate({ prompt }): prompt must be a string');
       const k = input.topK ?? 10;
