@@ -30,6 +30,8 @@
         "native/model/gemma.cc",
         "native/model/siglip.cc",
         "native/model/mapped_file.cc",
+        "native/bind_quant.cc",
+        "native/quant/quantize.cc",
         "native/kernels/scalar/table.cc",
         "native/kernels/scalar/matmul.cc",
         "native/kernels/scalar/ops.cc"

@@ -74,6 +74,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOps(env, exports);
   RegisterImage(env, exports);
   RegisterModel(env, exports);
+  RegisterQuant(env, exports);
   return exports;
 }
 

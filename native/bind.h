@@ -16,6 +16,7 @@ void RegisterMatmul(Napi::Env env, Napi::Object exports);  // bind_matmul.cc: ge
 void RegisterOps(Napi::Env env, Napi::Object exports);     // bind_ops.cc: attention, norms, activations, rope...
 void RegisterImage(Napi::Env env, Napi::Object exports);   // bind_image.cc: resize
 void RegisterModel(Napi::Env env, Napi::Object exports);   // bind_model.cc: NativeModel (SigLIP + Gemma)
+void RegisterQuant(Napi::Env env, Napi::Object exports);   // bind_quant.cc: quantizeRowsAsync, dequantizeRows
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process
 // default when the argument is undefined. Throws a JS Error when the CPU cannot run it.

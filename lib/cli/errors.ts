@@ -53,6 +53,7 @@ const HINTS: Record<string, Hint> = {
     : undefined,
   SimdError: () => '`paligemma features` lists the kernel sets this CPU can run',
   ConvertError: () => '<hf-dir> must hold a PaliGemma checkpoint in Hugging Face layout (config.json, *.safetensors, tokenizer)',
+  QuantizeError: (code) => code === 'UNSUPPORTED_TENSOR_TYPE' ? 'quantize the F16 (or BF16/F32) file, not an already quantized one' : code === 'UNSUPPORTED_MODEL' ? '`paligemma quantize` takes the text GGUF or the projector (mmproj) GGUF of PaliGemma' : undefined,
   SafetensorsError: () => 'a .safetensors file is damaged or incomplete; download the checkpoint again',
   TokenizerError: () => 'the vocabulary in the text GGUF is damaged; convert or download the model again',
 };

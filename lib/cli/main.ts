@@ -29,6 +29,7 @@ const commands: Record<string, () => Promise<Command>> = {
   segment: async () => (await import('./tasks.js')).segment,
   info: async () => (await import('./info.js')).default,
   convert: async () => (await import('./convert.js')).default,
+  quantize: async () => (await import('./quantize.js')).default,
   bench: async () => (await import('./bench.js')).default,
   features: async () => (await import('./features.js')).default,
 };
