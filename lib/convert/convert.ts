@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeGGUF } from '../gguf/writer.js';
 import type { GGMLTypeName, GGUFTensorInput, GGUFValue } from '../gguf/types.js';
-import { LLAMA_FILE_TYPE } from '../gguf/ggml-types.js';
+import { GGML_QUANTIZATION_VERSION, LLAMA_FILE_TYPE } from '../gguf/ggml-types.js';
 import { isQuantizedName, withFallback } from '../quant/plan.js';
 import { readConfig } from './config.js';
 import type { PaliGemmaConfig } from './config.js';
@@ -108,13 +108,14 @@ export function textMetadata(cfg: PaliGemmaConfig, name: string, outType: OutTyp
   m.set('tokenizer.ggml.add_eos_token', bool(tok.addEos));
   // PaliGemma prompts are tokenized without a dummy space prefix; say so explicitly (llama.cpp defaults to one).
   m.set('tokenizer.ggml.add_space_prefix', bool(false));
+  if (outType === 'q8_0') m.set('general.quantization_version', u32(GGML_QUANTIZATION_VERSION));
   return m;
 }
 
 /** The projector GGUF's metadata (docs/FORMAT.md). */
 export function projectorMetadata(cfg: PaliGemmaConfig, name: string, outType: OutType, norm: ImageNormalization): Map<string, GGUFValue> {
   const v = cfg.vision;
-  return new Map<string, GGUFValue>([
+  const m = new Map<string, GGUFValue>([
     ['general.architecture', str('clip')],
     ['general.type', str('mmproj')],
     ['general.name', str(name)],
@@ -134,6 +135,8 @@ export function projectorMetadata(cfg: PaliGemmaConfig, name: string, outType: O
     ['clip.vision.image_mean', { type: 'array', itemType: 'f32', value: Float32Array.from(norm.mean) }],
     ['clip.vision.image_std', { type: 'array', itemType: 'f32', value: Float32Array.from(norm.std) }],
   ]);
+  if (outType === 'q8_0') m.set('general.quantization_version', u32(GGML_QUANTIZATION_VERSION));
+  return m;
 }
 
 /** `add_bos_token` / `add_eos_token` of tokenizer_config.json (defaults: Gemma's true / false). */
