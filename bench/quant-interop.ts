@@ -6,14 +6,12 @@
  * 1. Makes the bench's full-size random-weight text GGUF (bench/model-files.ts, ~5 GB, cached) and
  *    quantizes it with each type into the cache (once; timed).
  * 2. Loads the F16 file and each quantized file in llama.cpp (node-llama-cpp 3.21.1, installed into the
- *    cache on first use under `flock ~/.cache/pg-llama.lock`) and decodes `--steps` tokens greedily
+ *    cache on first use by bench/llama.ts) and decodes `--steps` tokens greedily
  *    from a fixed id sequence, checking that every probability llama.cpp returns is finite.
  * 3. Writes llama.cpp's greedy tokens and first-step top-5 to bench/quant-llama-tokens.json, for our
  *    quantized kernels to be compared with (issue 13), and prints a summary.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { QUANT_MIXES, type QuantMix } from '../lib/quant/plan.js';
 import { quantizeModel } from '../lib/quant/quantize.js';
 import { promptTokens } from './child.js';
-import { NODE_LLAMA_CPP_VERSION } from './llama.js';
+import { ensureNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from './llama.js';
 import { benchCacheDir, ensureModelFiles } from './model-files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,27 +37,6 @@ function parseOptions(argv: string[]): { types: QuantMix[]; steps: number; threa
   const types = (get('types') ?? 'q8_0,q4_k_m').split(',') as QuantMix[];
   for (const t of types) if (!QUANT_MIXES.includes(t)) throw new Error(`--types: unknown type ${t} (${QUANT_MIXES.join(', ')})`);
   return { types, steps: Number(get('steps') ?? 16), threads: Number(get('threads') ?? 2) };
-}
-
-/** node-llama-cpp's module directory, installing it (under a lock shared with other checkouts) if missing. */
-function ensureLlama(cache: string): string {
-  const prefix = path.join(cache, 'llama');
-  const moduleDir = path.join(prefix, 'node_modules', 'node-llama-cpp');
-  const installed = () => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(moduleDir, 'package.json'), 'utf8')).version === NODE_LLAMA_CPP_VERSION;
-    } catch {
-      return false;
-    }
-  };
-  if (!installed()) {
-    log(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} into ${prefix}`);
-    fs.mkdirSync(prefix, { recursive: true });
-    const lock = path.join(os.homedir(), '.cache', 'pg-llama.lock');
-    execFileSync('flock', [lock, 'npm', 'i', '-E', `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`, '--prefix', prefix, '--no-audit', '--no-fund'], { stdio: 'inherit' });
-    if (!installed()) throw new Error('node-llama-cpp is missing after the install');
-  }
-  return moduleDir;
 }
 
 /** Quantizes the text model once per type into the cache; returns path, seconds and size. */
@@ -125,7 +102,9 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const cache = benchCacheDir();
   const files = await ensureModelFiles(cache, { check: false, log });
-  const moduleDir = ensureLlama(cache);
+  const llamaPackage = await ensureNodeLlamaCpp(cache, log);
+  if ('error' in llamaPackage) throw new Error(llamaPackage.error);
+  const { moduleDir } = llamaPackage;
   const made: Record<string, { file: string; seconds?: number; bytes: number }> = {};
   for (const type of options.types) made[type] = await quantized(files.text, type);
 
