@@ -126,7 +126,9 @@ async function main(): Promise<void> {
     steps: options.steps,
     runs,
   };
-  fs.writeFileSync(RESULT_FILE, `${JSON.stringify(result, null, 2)}\n`);
+  // Arrays of numbers on one line each.
+  const json = JSON.stringify(result, null, 2).replace(/\[\s+([-\d.e,\s]+?)\s+\]/g, (_, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`);
+  fs.writeFileSync(RESULT_FILE, `${json}\n`);
   for (const type of options.types) {
     const m = made[type]!;
     console.log(`${type}: ${(m.bytes / 1e9).toFixed(2)} GB${m.seconds !== undefined ? `, quantized in ${m.seconds.toFixed(0)} s` : ' (cached)'}`);
