@@ -87,20 +87,16 @@ export async function* quantizeRowStream(chunks: AsyncIterable<Uint8Array>, job:
     }
     return dst;
   };
-  try {
-    for await (const { bytes, rows } of wholeRows(chunks, rowBytesIn, maxRows, job.name)) {
-      job.signal?.throwIfAborted();
-      const p = quantize(bytes, rows, firstRow);
-      p.catch(() => undefined); // awaited below, in order; this only keeps an early failure from being "unhandled"
-      inFlight.push(p);
-      firstRow += rows;
-      if (inFlight.length >= concurrency) yield await inFlight.shift()!;
-    }
-    while (inFlight.length > 0) {
-      job.signal?.throwIfAborted();
-      yield await inFlight.shift()!;
-    }
-  } finally {
-    inFlight.length = 0;
+  for await (const { bytes, rows } of wholeRows(chunks, rowBytesIn, maxRows, job.name)) {
+    job.signal?.throwIfAborted();
+    const p = quantize(bytes, rows, firstRow);
+    p.catch(() => undefined); // awaited below, in order; this only keeps an early failure from being "unhandled"
+    inFlight.push(p);
+    firstRow += rows;
+    if (inFlight.length >= concurrency) yield await inFlight.shift()!;
+  }
+  while (inFlight.length > 0) {
+    job.signal?.throwIfAborted();
+    yield await inFlight.shift()!;
   }
 }
