@@ -54,6 +54,8 @@
         "native/model/load.cc",
         "native/model/siglip.cc",
         "native/model/mapped_file.cc",
+        "native/bind_quant.cc",
+        "native/quant/quantize.cc",
         "native/kernels/scalar/table.cc",
         "native/kernels/scalar/matmul.cc",
         "native/kernels/scalar/ops.cc"

@@ -6,8 +6,9 @@
  *
  *   node --import tsx bench/llama.ts '{"model": "...", "moduleDir": "...", "threads": 2, ...}'
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -40,14 +41,26 @@ export async function ensureNodeLlamaCpp(cacheDir: string, log: (line: string) =
   fs.mkdirSync(prefix, { recursive: true });
   const t0 = performance.now();
   const args = ['i', '-E', `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`, '--prefix', prefix, '--no-audit', '--no-fund'];
+  // Under `flock ~/.cache/pg-llama.lock` where flock exists, so that two checkouts do not install at once.
+  const lock = path.join(os.homedir(), '.cache', 'pg-llama.lock');
+  const [command, commandArgs] = hasFlock() ? ['flock', [lock, 'npm', ...args]] : ['npm', args];
   const failure = await new Promise<string | undefined>((resolve) =>
-    execFile('npm', args, { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 2 ** 20 }, (err, _stdout, stderr) =>
+    execFile(command, commandArgs, { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 2 ** 20 }, (err, _stdout, stderr) =>
       resolve(err ? `${err.message.split('\n')[0]} ${stderr.trim().split('\n').slice(-3).join(' | ')}` : undefined),
     ),
   );
   if (failure !== undefined || !installed()) return { error: `npm install of node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed: ${failure ?? 'package missing after install'}` };
   log(`  installed in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   return { moduleDir };
+}
+
+function hasFlock(): boolean {
+  try {
+    execFileSync('flock', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Input of one llama.cpp trial. */

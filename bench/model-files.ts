@@ -46,7 +46,7 @@ const PROJECTOR_FILE = `mmproj-paligemma-3b-mix-224-random-f16.${GENERATION}.ggu
 const IMAGE_FILE = `image-224.${GENERATION}.png`;
 
 /** The published paligemma-3b-mix-224 config.json (the keys that shape the files). */
-const PALIGEMMA_3B_MIX_224 = {
+export const PALIGEMMA_3B_MIX_224 = {
   model_type: 'paligemma',
   projection_dim: 2048,
   text_config: {

@@ -73,6 +73,8 @@ export {
 } from './gguf/metadata.js';
 export { convertCheckpoint, ConvertError, SafetensorsError, OUT_TYPES } from './convert/index.js';
 export type { ConvertOptions, ConvertProgress, ConvertResult, OutType, ConvertErrorCode, SafetensorsErrorCode } from './convert/index.js';
+export { quantizeModel, QuantizeError, QUANT_MIXES } from './quant/index.js';
+export type { QuantizeOptions, QuantizeProgress, QuantizeResult, QuantizedTensor, QuantMix, QuantizeErrorCode } from './quant/index.js';
 export { resolveOllamaModel, parseOllamaName, ollamaModelsDir, OllamaError } from './ollama/index.js';
 export type { OllamaModelFiles, OllamaModelRef, OllamaErrorCode } from './ollama/index.js';
 

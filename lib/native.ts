@@ -173,12 +173,25 @@ export interface NativeModel {
 
 export type NativeModelConstructor = new (spec: NativeModelSpec) => NativeModel;
 
+/** Where `quantizeRowsAsync` stopped: the first row holding NaN/±inf or overflowing the type's scales. */
+export interface RowProblem {
+  row: number;
+  element: number;
+  what: string;
+}
+
 /** The shipped addon (native/addon.cc): what the package uses. */
 export interface NativeAddon extends NativeRuntime {
   /** GEMM on a libuv worker thread (the segmentation decoder's convolutions). */
   gemmAsync(...args: NativeMatmulArgs): Promise<Float32Array>;
   /** PIL-compatible bicubic resize of 8-bit pixels, [height, width, channels] → [outHeight, outWidth, channels]. */
   resizeRgb(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Promise<Uint8Array>;
+  /**
+   * Quantizes `rows` rows of `k` elements of `srcType` (ggml id 0 F32, 1 F16, 30 BF16; `src` aligned to
+   * its element size) to the ggml type `type` into `dst` (rows × row bytes), off the JS thread; resolves
+   * null, or where it stopped (native/bind_quant.cc).
+   */
+  quantizeRowsAsync(type: number, src: Uint8Array, srcType: number, rows: number, k: number, dst: Uint8Array): Promise<RowProblem | null>;
   NativeModel: NativeModelConstructor;
 }
 
@@ -248,6 +261,8 @@ export interface NativeTestAddon extends NativeRuntime {
   embedRows(table: WeightData, type: WeightTypeName, dim: number, ids: Int32Array, simd?: string): Float32Array;
   /** Sleeps `ms` on a libuv worker thread, then resolves, or rejects with `failWith`. */
   testSleepAsync(ms: number, failWith?: string): Promise<JobTimes>;
+  /** The values of `rows` quantized rows of `k` elements of ggml type `type`. */
+  dequantizeRows(type: number, src: Uint8Array, rows: number, k: number): Float32Array;
   /** Creates and destroys `count` thread pools of `threads` threads off the JS thread. */
   testPoolChurnAsync(count: number, threads: number): Promise<void>;
 }

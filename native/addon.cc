@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pg::RegisterMatmul(env, exports);
   pg::RegisterImage(env, exports);
   pg::RegisterModel(env, exports);
+  pg::RegisterQuant(env, exports);
   return exports;
 }
 

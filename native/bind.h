@@ -17,6 +17,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports);  // bind_runtime.cc: 
 void RegisterMatmul(Napi::Env env, Napi::Object exports);   // bind_matmul.cc: gemmAsync
 void RegisterImage(Napi::Env env, Napi::Object exports);    // bind_image.cc: resizeRgb
 void RegisterModel(Napi::Env env, Napi::Object exports);    // bind_model.cc: NativeModel (PaliGemma)
+void RegisterQuant(Napi::Env env, Napi::Object exports);    // bind_quant.cc: quantizeRowsAsync
+void RegisterQuantTests(Napi::Env env, Napi::Object exports);  // bind_quant.cc: dequantizeRows (test addon)
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process
 // default when the argument is undefined. Throws a JS Error when the CPU cannot run it.

@@ -31,14 +31,14 @@ afterAll(() => {
 describe('the addons', () => {
   it('the shipped addon exports what the package uses, and nothing else', () => {
     expect(Object.keys(native).sort()).toEqual(
-      ['NativeModel', 'cpuFeatures', 'gemmAsync', 'resizeRgb', 'setSimdVariant', 'simdVariant', 'simdVariants'],
+      ['NativeModel', 'cpuFeatures', 'gemmAsync', 'quantizeRowsAsync', 'resizeRgb', 'setSimdVariant', 'simdVariant', 'simdVariants'],
     );
   });
 
   it('the test addon holds the kernel bindings and test hooks, beside the runtime functions', () => {
     const test = loadTestAddon();
     expect(Object.keys(test).sort()).toEqual([
-      'add', 'attention', 'cpuFeatures', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
+      'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
       'poolSize', 'rmsNorm', 'ropeNeox', 'scale', 'setSimdVariant', 'simdVariant', 'simdVariants', 'testPoolChurnAsync',
       'testSleepAsync', 'timeMatmul',
     ]);

@@ -36,7 +36,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs {
 const convert: Command = {
   summary: 'Convert a Hugging Face PaliGemma checkpoint to a text GGUF and a projector (mmproj) GGUF',
   usage: [
-    'paligemma convert <hf-dir> --out <dir> [--outtype f16|bf16|f32] [--name <name>]',
+    'paligemma convert <hf-dir> --out <dir> [--outtype f16|bf16|f32|q8_0] [--name <name>]',
     '       paligemma convert vae-oid.npz --out <dir> [--name <name>]',
     '',
     '  <hf-dir>     checkpoint directory: config.json, model.safetensors (or sharded, with',
@@ -44,7 +44,8 @@ const convert: Command = {
     '  vae-oid.npz  the segmentation mask decoder from big_vision; written as <dir>/<name>.gguf',
     '               (F32; name default vae-oid), usable with `paligemma segment --segmentation`',
     '  --out        output directory; writes <name>-<type>.gguf and mmproj-<name>-<type>.gguf',
-    '  --outtype    weight type (default f16, like the published GGUF); norms, biases and the',
+    '  --outtype    weight type (default f16, like the published GGUF; q8_0: Q8_0 where rows are',
+    '               a multiple of 32, else f16, as `paligemma quantize --type q8_0`); norms, biases and the',
     '               position embedding are always f32',
     '  --name       model name (default: the checkpoint directory name)',
     '',

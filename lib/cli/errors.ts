@@ -61,6 +61,7 @@ const HINTS: Record<string, Hint> = {
     : code === 'NO_SPACE' ? 'free some space, or download elsewhere with --out DIR (Hugging Face) or --ollama-models DIR (Ollama)'
     : code === 'BAD_NAME' ? 'Ollama names look like NAMESPACE/MODEL[:TAG]; Hugging Face ones like hf:OWNER/REPO[@REVISION]'
     : undefined,
+  QuantizeError: (code) => code === 'UNSUPPORTED_TENSOR_TYPE' ? 'quantize the F16 (or BF16/F32) file, not an already quantized one' : code === 'UNSUPPORTED_MODEL' ? '`paligemma quantize` takes the text GGUF or the projector (mmproj) GGUF of PaliGemma' : undefined,
   SafetensorsError: () => 'a .safetensors file is damaged or incomplete; download the checkpoint again',
   TokenizerError: () => 'the vocabulary in the text GGUF is damaged; convert or download the model again',
 };

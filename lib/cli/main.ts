@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./info.js')).default,
   pull: async () => (await import('./pull.js')).default,
   convert: async () => (await import('./convert.js')).default,
+  quantize: async () => (await import('./quantize.js')).default,
   bench: async () => (await import('./bench.js')).default,
   features: async () => (await import('./features.js')).default,
 };

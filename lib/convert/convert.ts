@@ -7,7 +7,9 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeGGUF } from '../gguf/writer.js';
-import type { GGUFTensorInput, GGUFValue } from '../gguf/types.js';
+import type { GGMLTypeName, GGUFTensorInput, GGUFValue } from '../gguf/types.js';
+import { GGML_QUANTIZATION_VERSION, LLAMA_FILE_TYPE } from '../gguf/ggml-types.js';
+import { isQuantizedName, withFallback } from '../quant/plan.js';
 import { MAX_JSON_BYTES, readConfig } from './config.js';
 import type { PaliGemmaConfig } from './config.js';
 import { readCheckpointVocab } from './checkpoint-vocab.js';
@@ -22,11 +24,14 @@ import { checkCheckpoint, projectorTensorPlan, textTensorPlan } from './tensors.
 import type { TensorMapping } from './tensors.js';
 import { TokenType } from '../tokenizer/vocab-types.js';
 
-/** Output element type of the weight matrices (norms, biases and the position embedding stay F32). */
-export type OutType = 'f32' | 'f16' | 'bf16';
+/**
+ * Output type of the weight matrices (norms, biases and the position embedding stay F32). `q8_0` gives
+ * Q8_0 where rows are a multiple of 32 and F16 elsewhere, as `paligemma quantize --type q8_0` does.
+ */
+export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
 /** Every accepted `outType`. */
-export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16'];
+export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0'];
 
 /** Progress of a conversion, in source bytes. */
 export interface ConvertProgress {
@@ -60,9 +65,11 @@ export interface ConvertResult {
 /** The published text GGUF's context length (HF's max_position_embeddings is Gemma's 8192). */
 export const PALIGEMMA_CONTEXT_LENGTH = 2048;
 
-/** llama.cpp's `general.file_type` values (LLAMA_FTYPE_ALL_F32, _MOSTLY_F16, _MOSTLY_BF16). */
-const FILE_TYPE: Record<OutType, number> = { f32: 0, f16: 1, bf16: 32 };
-const GGML_TYPE: Record<OutType, FloatType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
+/** llama.cpp's `general.file_type` of each output type. */
+const FILE_TYPE: Record<OutType, number> = {
+  f32: LLAMA_FILE_TYPE.ALL_F32, f16: LLAMA_FILE_TYPE.MOSTLY_F16, bf16: LLAMA_FILE_TYPE.MOSTLY_BF16, q8_0: LLAMA_FILE_TYPE.MOSTLY_Q8_0,
+};
+const FLOAT_TYPE: Record<Exclude<OutType, 'q8_0'>, FloatType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
 
 const u32 = (value: number): GGUFValue => ({ type: 'u32', value });
 const f32 = (value: number): GGUFValue => ({ type: 'f32', value });
@@ -102,13 +109,14 @@ export function textMetadata(cfg: PaliGemmaConfig, name: string, outType: OutTyp
   m.set('tokenizer.ggml.add_eos_token', bool(tok.addEos));
   // PaliGemma prompts are tokenized without a dummy space prefix; say so explicitly (llama.cpp defaults to one).
   m.set('tokenizer.ggml.add_space_prefix', bool(false));
+  if (outType === 'q8_0') m.set('general.quantization_version', u32(GGML_QUANTIZATION_VERSION));
   return m;
 }
 
 /** The projector GGUF's metadata (docs/FORMAT.md). */
 export function projectorMetadata(cfg: PaliGemmaConfig, name: string, outType: OutType, norm: ImageNormalization): Map<string, GGUFValue> {
   const v = cfg.vision;
-  return new Map<string, GGUFValue>([
+  const m = new Map<string, GGUFValue>([
     ['general.architecture', str('clip')],
     ['general.type', str('mmproj')],
     ['general.name', str(name)],
@@ -128,6 +136,8 @@ export function projectorMetadata(cfg: PaliGemmaConfig, name: string, outType: O
     ['clip.vision.image_mean', { type: 'array', itemType: 'f32', value: Float32Array.from(norm.mean) }],
     ['clip.vision.image_std', { type: 'array', itemType: 'f32', value: Float32Array.from(norm.std) }],
   ]);
+  if (outType === 'q8_0') m.set('general.quantization_version', u32(GGML_QUANTIZATION_VERSION));
+  return m;
 }
 
 /** `add_bos_token` / `add_eos_token` of tokenizer_config.json (defaults: Gemma's true / false). */
@@ -177,15 +187,16 @@ async function readImageNormalization(dir: string, channels: number): Promise<Im
 }
 
 /** The type a mapped tensor is stored as. */
-function storageType(m: TensorMapping, outType: OutType): FloatType {
-  return m.storage === 'F32' ? 'F32' : GGML_TYPE[outType];
+function storageType(m: TensorMapping, outType: OutType): GGMLTypeName {
+  if (m.storage === 'F32') return 'F32';
+  return outType === 'q8_0' ? withFallback('Q8_0', m.shape.at(-1)!) : FLOAT_TYPE[outType];
 }
 
 /**
  * Writes one GGUF file atomically: to `<file>.partial`, renamed on success, removed on failure, so an
  * interrupted conversion never leaves a file that looks complete.
  */
-async function writeAtomically(file: string, write: (tmp: string) => Promise<void>): Promise<void> {
+export async function writeAtomically(file: string, write: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${file}.partial`;
   try {
     await write(tmp);
@@ -229,10 +240,18 @@ export async function convertCheckpoint(hfDir: string, options: ConvertOptions):
   // Streams one tensor: read a chunk, convert it, hand it to the writer, report progress.
   async function* stream(m: TensorMapping, src: SafetensorsTensor): AsyncGenerator<Uint8Array> {
     const to = storageType(m, outType);
-    for await (const chunk of readTensorChunks(src)) {
-      yield convertElements(chunk, src.dtype, to, m.addOne);
-      bytesDone += chunk.byteLength;
-      options.onProgress?.({ bytesDone, bytesTotal, tensor: m.gguf });
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of readTensorChunks(src)) {
+        bytesDone += chunk.byteLength;
+        options.onProgress?.({ bytesDone, bytesTotal, tensor: m.gguf });
+        yield chunk;
+      }
+    }
+    if (isQuantizedName(to)) {
+      const { quantizeRowStream } = await import('../quant/rows.js'); // the native addon, only when quantizing
+      yield* quantizeRowStream(source(), { name: m.gguf, from: src.dtype, to, rowLength: m.shape.at(-1)!, path: src.path });
+    } else {
+      for await (const chunk of source()) yield convertElements(chunk, src.dtype, to as FloatType, m.addOne);
     }
   }
   const ggufTensors = (plan: TensorMapping[]): GGUFTensorInput[] =>

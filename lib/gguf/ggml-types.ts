@@ -47,6 +47,23 @@ const UNSUPPORTED_TYPE_NAMES: Readonly<Record<number, string>> = {
   26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 
+/** Whether a type stores blocks of quantized values (everything but F32, F16 and BF16). */
+export function isQuantizedType(type: GGMLTypeInfo): boolean {
+  return type.blockSize > 1;
+}
+
+/**
+ * llama.cpp's `general.file_type` values (enum llama_ftype) for the files this package writes: the type
+ * of most weights, `MOSTLY_Q4_K_M` for llama.cpp's Q4_K_M mix.
+ */
+export const LLAMA_FILE_TYPE = {
+  ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_Q5_0: 8, MOSTLY_Q4_K_M: 15, MOSTLY_Q6_K: 18,
+  MOSTLY_BF16: 32,
+} as const;
+
+/** ggml's GGML_QNT_VERSION, written as `general.quantization_version` into quantized files. */
+export const GGML_QUANTIZATION_VERSION = 2;
+
 /** The layout of a supported ggml type id, or undefined. */
 export function ggmlTypeById(id: number): GGMLTypeInfo | undefined {
   return TYPES_BY_ID.get(id);

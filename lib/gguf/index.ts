@@ -4,7 +4,7 @@ export type { GGUFErrorCode } from './errors.js';
 export { readGGUF, GGUF_DEFAULT_ALIGNMENT, GGUF_MAX_DIMS } from './reader.js';
 export type { ReadGGUFOptions } from './reader.js';
 export { writeGGUF } from './writer.js';
-export { GGML_TYPES, ggmlTypeById } from './ggml-types.js';
+export { GGML_TYPES, ggmlTypeById, isQuantizedType, LLAMA_FILE_TYPE, GGML_QUANTIZATION_VERSION } from './ggml-types.js';
 export type { GGMLTypeInfo } from './ggml-types.js';
 export {
   getValue,

@@ -94,6 +94,9 @@ CpuFeatures detect() {
   const unsigned long hw = getauxval(AT_HWCAP);
   const unsigned long hw2 = getauxval(AT_HWCAP2);
   f.asimdhp = hw & HWCAP_ASIMDHP;
+#ifdef HWCAP_ASIMDDP
+  f.dotprod = hw & HWCAP_ASIMDDP;
+#endif
 #ifdef HWCAP2_BF16
   f.bf16 = hw2 & HWCAP2_BF16;
 #else

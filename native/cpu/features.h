@@ -21,6 +21,7 @@ struct CpuFeatures {
   bool neon = false;
   bool asimdhp = false;  // half-precision arithmetic
   bool bf16 = false;
+  bool dotprod = false;  // SDOT/UDOT (vdotq_s32)
 };
 
 // Read once (cpuid / hwcap), cached afterwards.

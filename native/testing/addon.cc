@@ -64,6 +64,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterKernelTests(env, exports);
   RegisterOpsTests(env, exports);
   RegisterAsyncTests(env, exports);
+  RegisterQuantTests(env, exports);
   return exports;
 }
 

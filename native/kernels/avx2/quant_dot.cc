@@ -1,0 +1,15 @@
+#define PG_ISA_AVX2
+#include "../quant_dot.h"
+#include "../../quant/quantize.h"
+
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+namespace pg {
+namespace avx2 {
+#define PG_QDOT_NAME "avx2"
+#include "../impl/quant_dot.inc"
+}  // namespace avx2
+}  // namespace pg

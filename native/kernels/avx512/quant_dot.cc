@@ -1,0 +1,15 @@
+#define PG_ISA_AVX512
+#include "../quant_dot.h"
+#include "../../quant/quantize.h"
+
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+namespace pg {
+namespace avx512 {
+#define PG_QDOT_NAME "avx512"
+#include "../impl/quant_dot.inc"
+}  // namespace avx512
+}  // namespace pg
