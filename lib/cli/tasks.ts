@@ -23,7 +23,7 @@ import type { SegmentationDecoder } from '../tasks/segmentation.js';
 import type { SimdVariantName } from '../native.js';
 
 /** Options every task command takes: where the model is, how to run it, how to generate. */
-const COMMON_OPTIONS = {
+export const COMMON_OPTIONS = {
   model: { type: 'string', short: 'm', value: 'FILE' },
   projector: { type: 'string', value: 'FILE' },
   ollama: { type: 'string', value: 'NAME[:TAG]' },
@@ -225,7 +225,7 @@ async function checkImages(images: readonly string[]): Promise<void> {
 }
 
 /** Loads the model named by the options, with a status line; the caller disposes it. */
-async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> {
+export async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> {
   const files = [o.model, o.projector].filter((f): f is string => f !== undefined);
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
   const bytes = sizes.reduce((a, b) => a + b, 0);

@@ -1,0 +1,26 @@
+/**
+ * BullMQ is an optional peer dependency: only queue users install it. It is imported when a
+ * worker starts, and its absence is an error that says what to install.
+ */
+
+/** A package the queue features need is not installed. */
+export class MissingDependencyError extends Error {
+  override name = 'MissingDependencyError';
+  readonly code = 'MISSING_DEPENDENCY';
+}
+
+/** Imports an optional package, or throws MissingDependencyError naming it and what needs it. */
+export async function importOptional<T>(name: string, purpose: string): Promise<T> {
+  try {
+    return (await import(name)) as T;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && (err as Error).message.includes(`'${name}'`))
+      throw new MissingDependencyError(`${purpose} needs the ${name} package, which is not installed; run: npm install ${name}`);
+    throw err;
+  }
+}
+
+export function loadBullmq(): Promise<typeof import('bullmq')> {
+  return importOptional<typeof import('bullmq')>('bullmq', 'the paligemma queue worker (BullMQ on Redis)');
+}
