@@ -29,14 +29,16 @@ export interface BodyLimits {
  * within `timeoutMs`, 400 when it is not a JSON object.
  */
 export async function readJson(req: IncomingMessage, limits: BodyLimits): Promise<Record<string, unknown>> {
-  const tooLarge = () => new HttpError(413, `the request body is larger than the server's limit of ${limits.maxBytes} bytes`);
+  // The rest of the body is not read, so the connection cannot carry another request.
+  const close = { Connection: 'close' };
+  const tooLarge = () => new HttpError(413, `the request body is larger than the server's limit of ${limits.maxBytes} bytes`, close);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxBytes) throw tooLarge();
   const body = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const timer = setTimeout(
-      () => fail(new HttpError(408, `the request body did not arrive within ${Math.round(limits.timeoutMs / 1000)} s`)),
+      () => fail(new HttpError(408, `the request body did not arrive within ${limits.timeoutMs / 1000} s`, close)),
       limits.timeoutMs,
     );
     const fail = (err: Error) => {
