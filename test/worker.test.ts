@@ -189,7 +189,7 @@ describe.runIf(redisAvailable)('paligemma worker on BullMQ', () => {
       expect([...ran].sort()).toEqual([...names].sort());
       const files = [textPath, projectorPath];
       const fileBytes = files.reduce((n, f) => n + statSync(f).size, 0);
-      const weightBytes = (await Promise.all(files.map(readGGUF))).reduce((n, g) => n + g.fileSize - g.dataOffset, 0);
+      const weightBytes = (await Promise.all(files.map((f) => readGGUF(f)))).reduce((n, g) => n + g.fileSize - g.dataOffset, 0);
       const pids = workers.slice(-3).map((w) => w.child.pid!);
       const mem = pids.map((pid) => mappedMemory(pid, files));
       console.log(

@@ -75,26 +75,29 @@ export async function openServedModel(o: ModelOptions & { name?: string }): Prom
 }
 
 /**
- * Runs `stop` on the first SIGINT/SIGTERM with the grace period, and with no grace on the second
- * (cut everything now). Returns a function that removes the handlers.
+ * Runs until SIGINT/SIGTERM: the first signal calls `close` with `--shutdown-grace`, a second one
+ * with no grace (cut everything now). Resolves when `close` has.
  */
-export function onShutdownSignals(graceMs: number, stop: (graceMs: number) => void): () => void {
-  let signals = 0;
-  const handler = (signal: NodeJS.Signals) => {
-    signals++;
-    console.error(
-      signals === 1
-        ? `paligemma: ${signal}: shutting down; running work gets ${formatMs(graceMs)} to finish (send it again to stop now)`
-        : `paligemma: ${signal}: stopping now`,
-    );
-    stop(signals === 1 ? graceMs : 0);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
+export function untilShutdown(o: { 'shutdown-grace'?: number }, close: (graceMs: number) => Promise<void>): Promise<void> {
+  const graceMs = (o['shutdown-grace'] ?? 10) * 1000;
+  return new Promise<void>((resolve) => {
+    let signals = 0;
+    const handler = (signal: NodeJS.Signals) => {
+      signals++;
+      console.error(
+        signals === 1
+          ? `paligemma: ${signal}: shutting down; running work gets ${formatMs(graceMs)} to finish (send it again to stop now)`
+          : `paligemma: ${signal}: stopping now`,
+      );
+      void close(signals === 1 ? graceMs : 0).then(() => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+        resolve();
+      });
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
 }
 
 const OPTIONS = {
@@ -162,14 +165,7 @@ const serve: Command = {
       });
       const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       console.error(`paligemma serve: ${name} on http://${shown}:${address.port}${apiKey ? ' (API key required)' : ''}`);
-      await new Promise<void>((resolve) => {
-        const off = onShutdownSignals((o['shutdown-grace'] ?? 10) * 1000, (graceMs) => {
-          void server.close({ graceMs }).then(() => {
-            off();
-            resolve();
-          });
-        });
-      });
+      await untilShutdown(o, (graceMs) => server.close({ graceMs }));
       return EXIT.OK;
     } finally {
       await model.dispose();

@@ -6,7 +6,7 @@ import type { Command } from './main.js';
 import { parseArgs, UsageError, type OptionSpecs } from './args.js';
 import { CliError, EXIT } from './errors.js';
 import { formatMs } from './progress.js';
-import { MODEL_HELP, MODEL_OPTIONS, onShutdownSignals, openServedModel } from './serve.js';
+import { MODEL_HELP, MODEL_OPTIONS, openServedModel, untilShutdown } from './serve.js';
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
@@ -70,14 +70,7 @@ const worker: Command = {
         ),
       });
       console.error(`paligemma worker: ${queueWorker.name} takes jobs from queue ${o.queue} on ${redis.replace(/\/\/[^@]*@/, '//***@')}`);
-      await new Promise<void>((resolve) => {
-        const off = onShutdownSignals((o['shutdown-grace'] ?? 10) * 1000, (graceMs) => {
-          void queueWorker.close({ graceMs }).then(() => {
-            off();
-            resolve();
-          });
-        });
-      });
+      await untilShutdown(o, (graceMs) => queueWorker.close({ graceMs }));
       return EXIT.OK;
     } finally {
       await model.dispose();

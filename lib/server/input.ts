@@ -140,6 +140,26 @@ export interface ChatMessage {
 }
 
 /**
+ * `messages` of a chat request: each an object with a `role`; `content` reads the text and images
+ * of one message in the API's own way.
+ */
+export function chatMessages(
+  body: Record<string, unknown>,
+  content: (msg: Record<string, unknown>, where: string) => { text: string; images: unknown[] },
+): ChatMessage[] {
+  const list = field.array(body, 'messages');
+  if (list === undefined) throw new HttpError(400, 'messages is required');
+  return list.map((m, i) => {
+    const where = `messages[${i}]`;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new HttpError(400, `${where} must be an object, got ${typeName(m)}`);
+    const msg = m as Record<string, unknown>;
+    const role = field.string(msg, 'role', `${where}.role`);
+    if (role === undefined) throw new HttpError(400, `${where}.role is required`);
+    return { role, ...content(msg, where), where };
+  });
+}
+
+/**
  * The one turn PaliGemma answers: the text of the last message, which must be the user's, and its
  * image — or, when it has none, the latest image of an earlier user message, so that follow-up
  * questions about an image work in chat clients that send the whole history. Earlier turns and

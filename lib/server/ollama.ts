@@ -6,7 +6,7 @@
  */
 import type { Generation, GenerationOutcome } from './generate.js';
 import { HttpError, NdjsonStream, sendJson } from './http.js';
-import { chatTurn, decodeImage, field, paligemmaPrompt, refuse, typeName, type ChatMessage } from './input.js';
+import { chatMessages, chatTurn, decodeImage, field, paligemmaPrompt, refuse } from './input.js';
 import type { Handler, RequestContext } from './server.js';
 
 /** Ollama's `options` that PaliGemma uses; other Modelfile parameters are accepted and ignored. */
@@ -104,7 +104,11 @@ const chat: Handler = async (ctx) => {
   const body = await ctx.readJson();
   ctx.modelName(body.model);
   refuseUnsupported(body);
-  const messages = chatMessages(body);
+  // No messages at all, as with an empty list: Ollama's "load the model" request.
+  const messages = body.messages === undefined ? [] : chatMessages(body, (msg, where) => ({
+    text: field.string(msg, 'content', `${where}.content`) ?? '',
+    images: field.array(msg, 'images', `${where}.images`) ?? [],
+  }));
   const stream = field.boolean(body, 'stream') ?? true;
   const options = generationOptions(body);
   if (messages.length === 0) return loaded(ctx, body, { message: { role: 'assistant', content: '' } });
@@ -113,18 +117,6 @@ const chat: Handler = async (ctx) => {
     message: { role: 'assistant', content: text },
   }));
 };
-
-function chatMessages(body: Record<string, unknown>): ChatMessage[] {
-  const list = field.array(body, 'messages') ?? [];
-  return list.map((m, i) => {
-    const where = `messages[${i}]`;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new HttpError(400, `${where} must be an object, got ${typeName(m)}`);
-    const msg = m as Record<string, unknown>;
-    const role = field.string(msg, 'role', `${where}.role`);
-    if (role === undefined) throw new HttpError(400, `${where}.role is required`);
-    return { role, text: field.string(msg, 'content', `${where}.content`) ?? '', images: field.array(msg, 'images', `${where}.images`) ?? [], where };
-  });
-}
 
 /** The model as the listings show it. */
 function listed(ctx: RequestContext) {

@@ -7,13 +7,13 @@
 import { randomBytes } from 'node:crypto';
 
 import { HttpError, SseStream, sendJson } from './http.js';
-import { chatTurn, decodeImageUrl, field, paligemmaPrompt, refuse, typeName, type ChatMessage } from './input.js';
+import { chatMessages, chatTurn, decodeImageUrl, field, paligemmaPrompt, refuse, typeName } from './input.js';
 import type { Handler, RequestContext } from './server.js';
 
 const completions: Handler = async (ctx) => {
   const body = await ctx.readJson();
   const model = ctx.modelName(body.model);
-  const messages = chatMessages(body);
+  const messages = chatMessages(body, messageContent);
   if (messages.length === 0) throw new HttpError(400, 'messages must not be empty');
   const n = field.number(body, 'n', { integer: true, min: 1 });
   if (n !== undefined && n > 1) throw new HttpError(400, `n must be 1: this server makes one completion per request, got ${n}`);
@@ -77,31 +77,23 @@ const completions: Handler = async (ctx) => {
   out.end();
 };
 
-function chatMessages(body: Record<string, unknown>): ChatMessage[] {
-  const list = field.array(body, 'messages');
-  if (list === undefined) throw new HttpError(400, 'messages is required');
-  return list.map((m, i) => {
-    const where = `messages[${i}]`;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new HttpError(400, `${where} must be an object, got ${typeName(m)}`);
-    const msg = m as Record<string, unknown>;
-    const role = field.string(msg, 'role', `${where}.role`);
-    if (role === undefined) throw new HttpError(400, `${where}.role is required`);
-    const content = msg.content;
-    if (content === undefined || content === null || typeof content === 'string') return { role, text: content ?? '', images: [], where };
-    if (!Array.isArray(content)) throw new HttpError(400, `${where}.content must be a string or an array of content parts, got ${typeName(content)}`);
-    const texts: string[] = [];
-    const images: unknown[] = [];
-    content.forEach((part: unknown, j) => {
-      const at = `${where}.content[${j}]`;
-      const p = (typeof part === 'object' && part !== null ? part : {}) as Record<string, unknown>;
-      if (p.type === 'text') texts.push(field.string(p, 'text', `${at}.text`) ?? '');
-      else if (p.type === 'image_url') {
-        const url = p.image_url;
-        images.push(typeof url === 'object' && url !== null ? (url as Record<string, unknown>).url : url);
-      } else throw new HttpError(400, `${at} has type ${JSON.stringify(p.type)}; this server takes text and image_url parts`);
-    });
-    return { role, text: texts.join(' '), images, where };
+/** An OpenAI message's content: a string, or `text` and `image_url` parts. */
+function messageContent(msg: Record<string, unknown>, where: string): { text: string; images: unknown[] } {
+  const content = msg.content;
+  if (content === undefined || content === null || typeof content === 'string') return { text: content ?? '', images: [] };
+  if (!Array.isArray(content)) throw new HttpError(400, `${where}.content must be a string or an array of content parts, got ${typeName(content)}`);
+  const texts: string[] = [];
+  const images: unknown[] = [];
+  content.forEach((part: unknown, j) => {
+    const at = `${where}.content[${j}]`;
+    const p = (typeof part === 'object' && part !== null ? part : {}) as Record<string, unknown>;
+    if (p.type === 'text') texts.push(field.string(p, 'text', `${at}.text`) ?? '');
+    else if (p.type === 'image_url') {
+      const url = p.image_url;
+      images.push(typeof url === 'object' && url !== null ? (url as Record<string, unknown>).url : url);
+    } else throw new HttpError(400, `${at} has type ${JSON.stringify(p.type)}; this server takes text and image_url parts`);
   });
+  return { text: texts.join(' '), images };
 }
 
 function modelObject(ctx: RequestContext) {
