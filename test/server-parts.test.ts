@@ -14,7 +14,8 @@ import { decodeSegmentation, SegmentationDecoder } from '../lib/tasks/segmentati
 import { parseDetections } from '../lib/tasks/parse.js';
 import { checkJobData, JobDataError, jobImage } from '../lib/worker/job.js';
 import { enqueueDescribe } from '../lib/worker/producer.js';
-import { importOptional, MissingDependencyError } from '../lib/worker/optional.js';
+import { MissingDependencyError } from '../lib/worker/errors.js';
+import { importOptional } from '../lib/worker/optional.js';
 import { redisConnection } from '../lib/worker/worker.js';
 import { randomVae } from './helpers/vae.js';
 

@@ -8,4 +8,4 @@ export { enqueueDescribe, DESCRIBE_JOB } from './producer.js';
 export type { DescribeJobInput, QueueLike } from './producer.js';
 export { JobDataError } from './job.js';
 export type { DescribeJobData, DescribeJobOptions, DescribeJobResult } from './job.js';
-export { MissingDependencyError } from './optional.js';
+export { MissingDependencyError } from './errors.js';

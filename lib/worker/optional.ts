@@ -1,13 +1,9 @@
 /**
  * BullMQ is an optional peer dependency: only queue users install it. It is imported when a
- * worker starts, and its absence is an error that says what to install.
+ * worker starts, and its absence is an error that says what to install. (Not re-exported by the
+ * package: its types name bullmq's, which users without bullmq do not have.)
  */
-
-/** A package the queue features need is not installed. */
-export class MissingDependencyError extends Error {
-  override name = 'MissingDependencyError';
-  readonly code = 'MISSING_DEPENDENCY';
-}
+import { MissingDependencyError } from './errors.js';
 
 /** Imports an optional package, or throws MissingDependencyError naming it and what needs it. */
 export async function importOptional<T>(name: string, purpose: string): Promise<T> {
