@@ -7,7 +7,7 @@
  *     throughput against the serial run, p50/p99 latency, failed requests, and the server's RSS
  *     sampled all along (start / peak / end);
  *  3. disconnect storm: every client starts a long streaming generation and drops the connection
- *     after a few chunks (some while still queued); then the server's CPU time over the next
+ *     after a few chunks or at a deadline (most while still queued); then the server's CPU time over the next
  *     second (≈ 0 when no generation was left behind) and the latency of one ordinary request.
  *
  *   node --import tsx bench/serve.ts [--model tiny|full|both] [--clients 32] [--per-client N]
@@ -18,6 +18,7 @@
  * figures depend on the machine's load; compare the figures of one run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +49,8 @@ interface Setup {
   perClient: number;
   /** num_predict of the storm's streams: long enough that they are cut, not finished. */
   stormTokens: number;
+  /** When a storm client drops at the latest, if it has not read its chunks yet. */
+  stormDeadlineMs: number;
 }
 
 interface Server {
@@ -72,15 +75,32 @@ async function startServer(s: Setup): Promise<Server> {
   return { child, base: `http://127.0.0.1:${port}`, stderr: () => stderr };
 }
 
+/**
+ * POSTs a generate request with node:http (fetch gives up after 300 s without response headers,
+ * which queued requests on the full-size model exceed). Resolves with the status when the response
+ * starts; `body` then resolves with the whole text.
+ */
+function post(base: string, s: Setup, options: { stream: boolean; tokens: number; signal?: AbortSignal }) {
+  return new Promise<{ status: number; response: http.IncomingMessage; body: () => Promise<string> }>((resolve, reject) => {
+    const req = http.request(`${base}/api/generate`, { method: 'POST', signal: options.signal }, (response) => {
+      const body = async () => {
+        let text = '';
+        for await (const chunk of response) text += chunk;
+        return text;
+      };
+      resolve({ status: response.statusCode ?? 0, response, body });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ model: 'bench', prompt: 'caption en', images: [s.image.toString('base64')], stream: options.stream, options: { num_predict: options.tokens } }));
+  });
+}
+
 /** One non-streaming generate; resolves with its latency in ms and generated tokens, or the failure. */
 async function request(base: string, s: Setup): Promise<{ ms: number; tokens: number } | { error: string }> {
   const t0 = performance.now();
   try {
-    const res = await fetch(`${base}/api/generate`, {
-      method: 'POST',
-      body: JSON.stringify({ model: 'bench', prompt: 'caption en', images: [s.image.toString('base64')], stream: false, options: { num_predict: s.tokens } }),
-    });
-    const body = (await res.json()) as { eval_count?: number; error?: string };
+    const res = await post(base, s, { stream: false, tokens: s.tokens });
+    const body = JSON.parse(await res.body()) as { eval_count?: number; error?: string };
     if (res.status !== 200) return { error: `${res.status} ${body.error}` };
     return { ms: performance.now() - t0, tokens: body.eval_count ?? 0 };
   } catch (err) {
@@ -133,27 +153,28 @@ function describeRun(name: string, r: RunFigures): string {
   return `${name}: ${r.requests} requests in ${seconds(r.wallMs)}: ${rate.toFixed(2)} req/s, ${(r.tokens / (r.wallMs / 1000)).toFixed(1)} tokens/s, ${lat}, ${r.failed.length} failed${r.failed.length ? ` (${[...new Set(r.failed)].slice(0, 3).join('; ')})` : ''}`;
 }
 
-/** Every client starts a long stream and drops it: after 1–3 chunks, or after 20 ms whatever it got. */
+/**
+ * Every client starts a long stream and drops it after 1–3 chunks, or at its deadline (20 ms for a
+ * quarter of them, `s.stormDeadlineMs` for the others) if that comes first: most drop while queued.
+ */
 async function storm(base: string, s: Setup): Promise<{ dropped: number; chunks: number }> {
   let chunks = 0;
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const controller = new AbortController();
       const keep = i % 4;
-      // A quarter drop after 20 ms, before their response starts: most of them while still queued.
-      if (keep === 0) setTimeout(() => controller.abort(), 20);
+      const deadline = setTimeout(() => controller.abort(), keep === 0 ? 20 : s.stormDeadlineMs);
       try {
-        const res = await fetch(`${base}/api/generate`, {
-          method: 'POST',
-          signal: controller.signal,
-          body: JSON.stringify({ model: 'bench', prompt: 'caption en', images: [s.image.toString('base64')], options: { num_predict: s.stormTokens } }),
-        });
-        const reader = res.body!.getReader();
-        for (let n = 0; n < keep; n++) if ((await reader.read()).done) break;
-        chunks += keep;
+        const res = await post(base, s, { stream: true, tokens: s.stormTokens, signal: controller.signal });
+        let read = 0;
+        for await (const _ of res.response) {
+          chunks++;
+          if (++read >= keep) break;
+        }
       } catch {
-        // a client dropped while queued: its fetch is aborted before any response
+        // dropped before or while reading
       }
+      clearTimeout(deadline);
       controller.abort();
     }),
   );
@@ -190,7 +211,7 @@ async function bench(s: Setup): Promise<void> {
     const idleTicks = cpuTicks(pid) - idleFrom;
     const after = await request(server.base, s);
     console.log(
-      `disconnect storm: ${st.dropped} streams of ${s.stormTokens} tokens dropped after 20 ms or 1–3 chunks (${st.chunks} chunks read) in ${seconds(stormMs)}, ` +
+      `disconnect storm: ${st.dropped} streams of ${s.stormTokens} tokens dropped after 1–3 chunks or a deadline (${st.chunks} chunks read) in ${seconds(stormMs)}, ` +
         `server CPU ${((cpuTicks(pid) - before) / 100).toFixed(2)} s; in the second after it ${(idleTicks / 100).toFixed(2)} s of CPU ` +
         `(≈ 0: no generation left behind); next request ${'error' in after ? `FAILED ${after.error}` : seconds(after.ms)}; RSS ${mb(kib(pid, 'VmRSS'))}`,
     );
@@ -206,7 +227,7 @@ const tiny = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
   const image = readFileSync(path.join(projectRoot, 'test/fixtures/paligemma-tiny/golden/img_a1.png'));
   const perClient = Number(option('per-client', '4'));
   return {
-    setup: { label: 'tiny model', text: f.textPath, projector: f.projectorPath, image, tokens: Number(option('tokens', '20')), serial: Number(option('serial', String(clients))), perClient, stormTokens: 2000 },
+    setup: { label: 'tiny model', text: f.textPath, projector: f.projectorPath, image, tokens: Number(option('tokens', '20')), serial: Number(option('serial', String(clients))), perClient, stormTokens: 2000, stormDeadlineMs: 2000 },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 };
@@ -214,7 +235,7 @@ const tiny = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
 const full = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
   const f = await ensureModelFiles(benchCacheDir(), { check: false });
   return {
-    setup: { label: 'full-size model', text: f.text, projector: f.projector, image: readFileSync(f.image), tokens: Number(option('tokens', '8')), serial: Number(option('serial', '4')), perClient: Number(option('per-client', '1')), stormTokens: 100 },
+    setup: { label: 'full-size model', text: f.text, projector: f.projector, image: readFileSync(f.image), tokens: Number(option('tokens', '8')), serial: Number(option('serial', '4')), perClient: Number(option('per-client', '1')), stormTokens: 100, stormDeadlineMs: 30_000 },
     cleanup: () => {},
   };
 };
