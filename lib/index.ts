@@ -89,6 +89,21 @@ export { OptionError } from './options.js';
 export { Tokenizer, TokenizerError, TokenType } from './tokenizer/index.js';
 export type { TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder, TokenizerErrorCode, VocabTable } from './tokenizer/index.js';
 
+// Serving: Ollama's and OpenAI's HTTP APIs, and BullMQ queue workers (bullmq is an optional peer dependency)
+export { createServer } from './server/index.js';
+export type { ServerOptions, PaliGemmaServer, AccessLogEntry, ServedModel, TaskResult, SegmentResult } from './server/index.js';
+export { runWorker, enqueueDescribe, DESCRIBE_JOB, JobDataError, MissingDependencyError } from './worker/index.js';
+export type {
+  WorkerOptions,
+  WorkerLogEntry,
+  QueueWorker,
+  DescribeJobInput,
+  DescribeJobData,
+  DescribeJobOptions,
+  DescribeJobResult,
+  QueueLike,
+} from './worker/index.js';
+
 // Runtime
 export { cpuFeatures, simdVariant, simdVariants, SimdError, NativeAddonError } from './native.js';
 export type { CpuFeatures, SimdVariantName, SimdVariantInfo, SimdErrorCode, NativeAddonErrorCode } from './native.js';

@@ -25,6 +25,8 @@ const commands: Record<string, () => Promise<Command>> = {
   quantize: async () => (await import('./quantize.js')).default,
   bench: async () => (await import('./bench.js')).default,
   features: async () => (await import('./features.js')).default,
+  serve: async () => (await import('./serve.js')).default,
+  worker: async () => (await import('./worker.js')).default,
 };
 
 function version(): string {

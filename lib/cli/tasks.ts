@@ -30,7 +30,7 @@ const VAE_OID_URL = 'https://storage.googleapis.com/big_vision/paligemma/vae-oid
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
 
 /** Options every task command takes: where the model is, how to run it, how to generate. */
-const COMMON_OPTIONS = {
+export const COMMON_OPTIONS = {
   model: { type: 'string', short: 'm', value: 'FILE' },
   projector: { type: 'string', value: 'FILE' },
   ollama: { type: 'string', value: 'NAME[:TAG]' },
@@ -239,7 +239,7 @@ async function checkModelFiles(o: AllOptions): Promise<void> {
 }
 
 /** Loads the model named by the options, with a status line; the caller disposes it. */
-async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> {
+export async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> {
   const files = [o.model, o.projector].filter((f): f is string => f !== undefined);
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
   const bytes = sizes.reduce((a, b) => a + b, 0);

@@ -1,0 +1,396 @@
+/**
+ * `createServer(model, options)`: Ollama's and OpenAI's HTTP APIs over one loaded model, on
+ * node:http. This file owns the request lifecycle — routing, the bearer token, body limits,
+ * admission, the request timeout, client disconnects and graceful shutdown; the routes
+ * (ollama.ts, openai.ts) turn requests into generations and results into each API's JSON.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+import { ImageError } from '../image/errors.js';
+import type { ModelFiles } from '../model/files.js';
+import { PaliGemmaError } from '../model/errors.js';
+import { TaskError } from '../tasks/errors.js';
+import type { SegmentationDecoder } from '../tasks/segmentation.js';
+import { Admission } from './admission.js';
+import { runGeneration, type Generation, type GenerationOutcome, type ServedModel } from './generate.js';
+import { HttpError, readJson, sendJson, type EventStream } from './http.js';
+import { describeModel, type ModelDescription } from './model-info.js';
+import { ollamaRoutes } from './ollama.js';
+import { openaiRoutes } from './openai.js';
+
+/** Options of {@link createServer}. */
+export interface ServerOptions {
+  /** The name clients give as `model` (default `paligemma`). `NAME` and `NAME:latest` are the same model. */
+  name?: string;
+  /** The model's files (from locateModelFiles), for sizes and details in the model listings. */
+  files?: ModelFiles;
+  /** The mask decoder, so that `segment …` prompts return masks as well as boxes. */
+  segmentation?: SegmentationDecoder;
+  /** Generations issued to the model at once (default 4); more wait in the queue. */
+  parallel?: number;
+  /** Requests that may wait for a slot (default 64); more get 503 with Retry-After. */
+  maxQueue?: number;
+  /** Largest request body in bytes (default 32 MiB); larger gets 413. */
+  maxBodyBytes?: number;
+  /** Time for the request body to arrive (default 60 s); slower gets 408. */
+  bodyTimeoutMs?: number;
+  /**
+   * Longest time from a request's arrival to its end (default 10 minutes; 0 = no limit). Waiting
+   * for a slot past it gets 503; a generation past it is cut short (`done_reason` `length`) if it
+   * has produced text, and gets 408 if not.
+   */
+  requestTimeoutMs?: number;
+  /** Require `Authorization: Bearer <apiKey>` on every route except `GET /`. */
+  apiKey?: string;
+  /** Called once per request when its response is over (access log). */
+  log?: (entry: AccessLogEntry) => void;
+}
+
+/** One finished request. */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** Tokens generated (generation routes). */
+  tokens?: number;
+  /** The client left before the response was complete. */
+  disconnected: boolean;
+  /** The error message sent, if any. */
+  error?: string;
+}
+
+/** A server made by {@link createServer}. */
+export interface PaliGemmaServer {
+  /** Starts listening (default 127.0.0.1:11434; port 0 picks a free port) and resolves with the address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Graceful shutdown: stops accepting requests, refuses queued ones (503), lets running
+   * generations finish for up to `graceMs` (default 10 s), then cuts them short with a final
+   * chunk, and resolves when every connection is closed. The model is not disposed.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+  /** Generations running and requests waiting for a slot. */
+  readonly load: { running: number; waiting: number; parallel: number; maxQueue: number };
+  /** The node:http server underneath. */
+  readonly http: http.Server;
+}
+
+export type ApiKind = 'ollama' | 'openai';
+
+/** A route handler; throws HttpError (or a library error) to answer with an error. */
+export type Handler = (ctx: RequestContext) => Promise<void>;
+
+const DEFAULTS = {
+  name: 'paligemma',
+  parallel: 4,
+  maxQueue: 64,
+  maxBodyBytes: 32 * 1024 * 1024,
+  bodyTimeoutMs: 60_000,
+  requestTimeoutMs: 600_000,
+};
+const DEFAULT_PORT = 11434;
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_GRACE_MS = 10_000;
+
+/** What every request of one server shares. */
+export interface ServerState {
+  model: ServedModel;
+  description: ModelDescription;
+  version: string;
+  decoder: SegmentationDecoder | undefined;
+  admission: Admission;
+}
+
+/** Creates the server; call `listen()` to start it. */
+export function createServer(model: ServedModel, options: ServerOptions = {}): PaliGemmaServer {
+  return new Server(model, options);
+}
+
+class Server implements PaliGemmaServer {
+  readonly http: http.Server;
+  readonly #state: ServerState;
+  readonly #options: Required<Omit<ServerOptions, 'files' | 'segmentation' | 'apiKey' | 'log'>> & Pick<ServerOptions, 'apiKey' | 'log'>;
+  readonly #routes: Map<string, Map<string, Handler>>;
+  readonly #active = new Set<RequestContext>();
+  #closing: Promise<void> | undefined;
+  #shutdown: HttpError | undefined;
+
+  constructor(model: ServedModel, options: ServerOptions) {
+    const o = { ...DEFAULTS, ...stripUndefined(options) };
+    checkPositiveInteger('parallel', o.parallel, 1);
+    checkPositiveInteger('maxQueue', o.maxQueue, 0);
+    checkPositiveInteger('maxBodyBytes', o.maxBodyBytes, 1);
+    checkPositiveInteger('bodyTimeoutMs', o.bodyTimeoutMs, 1);
+    checkPositiveInteger('requestTimeoutMs', o.requestTimeoutMs, 0);
+    if (typeof o.name !== 'string' || o.name.trim() === '') throw new TypeError('createServer: name must be a non-empty string');
+    if (o.apiKey !== undefined && (typeof o.apiKey !== 'string' || o.apiKey === '')) throw new TypeError('createServer: apiKey must be a non-empty string');
+    this.#options = o;
+    this.#state = {
+      model,
+      description: describeModel(o.name, options.files),
+      version: packageVersion(),
+      decoder: options.segmentation,
+      admission: new Admission(o.parallel, o.maxQueue),
+    };
+    this.#routes = new Map();
+    for (const [key, handler] of Object.entries({ ...ollamaRoutes, ...openaiRoutes })) {
+      const [method, route] = key.split(' ') as [string, string];
+      if (!this.#routes.has(route)) this.#routes.set(route, new Map());
+      this.#routes.get(route)!.set(method, handler);
+    }
+    this.http = http.createServer({ noDelay: true, requestTimeout: o.bodyTimeoutMs + 10_000 }, (req, res) => void this.#handle(req, res));
+  }
+
+  get load() {
+    const a = this.#state.admission;
+    return { running: a.running, waiting: a.waiting, parallel: a.parallel, maxQueue: a.maxQueue };
+  }
+
+  listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is already in use`, { cause: err }) : err);
+      };
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    if (this.#closing) {
+      if (graceMs === 0) this.#cutAll();
+      return this.#closing;
+    }
+    this.#shutdown = new HttpError(503, 'the server is shutting down', { Connection: 'close' });
+    this.#state.admission.close(this.#shutdown);
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    this.#closing = (async () => {
+      const timer = setTimeout(() => this.#cutAll(), graceMs);
+      await this.#drained();
+      clearTimeout(timer);
+      this.http.closeAllConnections();
+      await closed;
+    })();
+    return this.#closing;
+  }
+
+  /** Resolves when no request is in progress. */
+  async #drained(): Promise<void> {
+    while (this.#active.size > 0) await Promise.all([...this.#active].map((ctx) => ctx.done));
+  }
+
+  #cutAll(): void {
+    for (const ctx of this.#active) ctx.cutShort(this.#shutdown!);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const api: ApiKind = url.pathname.startsWith('/v1/') ? 'openai' : 'ollama';
+    const ctx = new RequestContext(req, res, url, api, this.#state, this.#options);
+    this.#active.add(ctx);
+    void ctx.done.then(() => {
+      this.#active.delete(ctx);
+      this.#options.log?.(ctx.logEntry());
+    });
+    try {
+      if (this.#shutdown) throw this.#shutdown;
+      if (url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end(req.method === 'GET' ? 'paligemma is running' : undefined);
+        return;
+      }
+      const methods = this.#routes.get(url.pathname) ?? this.#prefixRoute(url.pathname);
+      if (!methods) throw new HttpError(404, `no such route: ${req.method} ${url.pathname}`);
+      const handler = methods.get(req.method ?? '');
+      if (!handler) throw new HttpError(405, `${url.pathname} takes ${[...methods.keys()].join(', ')}, not ${req.method}`, { Allow: [...methods.keys()].join(', ') });
+      this.#authorize(req);
+      await handler(ctx);
+    } catch (err) {
+      ctx.fail(err);
+    }
+  }
+
+  /** Routes ending in `/*` take any rest of the path (`/v1/models/NAME`, names may contain `/`). */
+  #prefixRoute(pathname: string): Map<string, Handler> | undefined {
+    for (const [route, methods] of this.#routes) {
+      if (route.endsWith('/*') && pathname.startsWith(route.slice(0, -1)) && pathname.length > route.length - 1) return methods;
+    }
+    return undefined;
+  }
+
+  #authorize(req: IncomingMessage): void {
+    const key = this.#options.apiKey;
+    if (key === undefined) return;
+    const header = req.headers.authorization ?? '';
+    const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+    const digest = (s: string) => createHash('sha256').update(s).digest();
+    if (given === undefined || !timingSafeEqual(digest(given), digest(key))) {
+      throw new HttpError(401, given === undefined ? 'this server needs an API key: send Authorization: Bearer <key>' : 'the API key is wrong', {
+        'WWW-Authenticate': 'Bearer',
+      });
+    }
+  }
+}
+
+/** One request: its limits, its signals (client gone, cut short) and how it answers. */
+export class RequestContext {
+  readonly arrived = performance.now();
+  /** Aborts when the client disconnects before the response is complete. */
+  readonly gone: AbortSignal;
+  /** Settles when the response is over (finished or connection closed). */
+  readonly done: Promise<void>;
+  /** The streamed response, once the route has chosen to stream. */
+  stream: EventStream | undefined;
+  #tokens: number | undefined;
+  #error: string | undefined;
+  readonly #cut = new AbortController();
+  #admitted = false;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly url: URL,
+    readonly api: ApiKind,
+    readonly state: ServerState,
+    private readonly options: { maxBodyBytes: number; bodyTimeoutMs: number; requestTimeoutMs: number },
+  ) {
+    const gone = new AbortController();
+    this.gone = gone.signal;
+    this.done = new Promise((resolve) =>
+      res.once('close', () => {
+        clearTimeout(this.#timer);
+        if (!res.writableFinished) gone.abort(new DOMException('the client disconnected', 'AbortError'));
+        resolve();
+      }),
+    );
+    const limit = options.requestTimeoutMs;
+    if (limit > 0) {
+      this.#timer = setTimeout(() => {
+        const seconds = Math.round(limit / 1000);
+        this.cutShort(
+          this.#admitted
+            ? new HttpError(408, `the request took longer than the server's limit of ${seconds} s`)
+            : state.admission.busy(`the server is busy: the request waited ${seconds} s for a free slot`),
+        );
+      }, limit);
+    }
+  }
+
+  /** Reads the JSON body within the server's size and time limits. */
+  readJson(): Promise<Record<string, unknown>> {
+    return readJson(this.req, { maxBytes: this.options.maxBodyBytes, timeoutMs: this.options.bodyTimeoutMs });
+  }
+
+  /** The served model's name if `name` refers to it; 400 when missing, 404 when another model. */
+  modelName(name: unknown): string {
+    const served = this.state.description.name;
+    if (name === undefined || name === null || name === '') throw new HttpError(400, 'model is required');
+    if (typeof name !== 'string') throw new HttpError(400, `model must be a string, got ${typeof name}`);
+    if (withTag(name) !== withTag(served)) throw new HttpError(404, `model "${name}" not found; this server serves "${served}"`);
+    return served;
+  }
+
+  /**
+   * Runs a generation: waits for a slot (the request timeout applies), then calls the model with
+   * this request's signals; `onText` receives text as it can be sent.
+   */
+  async generate(g: Generation, onText?: (text: string) => void): Promise<GenerationOutcome> {
+    const { admission, model, decoder } = this.state;
+    const release = await admission.acquire(AbortSignal.any([this.gone, this.#cut.signal]));
+    this.#admitted = true;
+    try {
+      const outcome = await runGeneration(model, g, { signal: this.gone, cut: this.#cut.signal, onText, decoder });
+      this.#tokens = outcome.generatedTokens;
+      return outcome;
+    } finally {
+      release();
+    }
+  }
+
+  /** Cuts the generation short (timeout, shutdown); `reason` answers if nothing was sent yet. */
+  cutShort(reason: HttpError): void {
+    if (!this.#cut.signal.aborted) this.#cut.abort(reason);
+  }
+
+  /** Nanoseconds since the request arrived (Ollama's total_duration). */
+  elapsedNs(): number {
+    return Math.round((performance.now() - this.arrived) * 1e6);
+  }
+
+  /** Answers with an error in the API's shape: a status before anything was sent, else a last event. */
+  fail(err: unknown): void {
+    if (this.gone.aborted || this.res.destroyed) return;
+    const e = toHttpError(err);
+    this.#error = e.message;
+    if (e.status >= 500 && !(err instanceof HttpError)) console.error(err);
+    const body = errorBody(this.api, e);
+    if (this.res.headersSent) {
+      this.stream?.write(body);
+      this.stream?.end();
+      if (!this.stream) this.res.end();
+      return;
+    }
+    sendJson(this.res, e.status, body, e.headers);
+  }
+
+  logEntry(): AccessLogEntry {
+    return {
+      method: this.req.method ?? '',
+      path: this.url.pathname,
+      status: this.res.statusCode,
+      ms: performance.now() - this.arrived,
+      tokens: this.#tokens,
+      disconnected: this.gone.aborted,
+      error: this.#error,
+    };
+  }
+}
+
+/** Ollama's default tag: `NAME` and `NAME:latest` are the same model. */
+function withTag(name: string): string {
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  return last.includes(':') ? name : `${name}:latest`;
+}
+
+/** Library errors as HTTP errors: bad input is the client's (400/413), the rest is ours (500). */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ImageError) return new HttpError(err.code === 'TOO_LARGE' ? 413 : 400, `image: ${err.message}`);
+  if (err instanceof PaliGemmaError) return err.code === 'DISPOSED' ? new HttpError(503, err.message) : new HttpError(400, err.message);
+  if (err instanceof TaskError) return new HttpError(400, err.message);
+  return new HttpError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** Ollama's `{ "error": "…" }`, or OpenAI's `{ "error": { message, type, param, code } }` on /v1 routes. */
+export function errorBody(api: ApiKind, e: HttpError): unknown {
+  if (api === 'ollama') return { error: e.message };
+  const type = e.status === 401 ? 'authentication_error' : e.status < 500 ? 'invalid_request_error' : 'server_error';
+  const code = e.status === 401 ? 'invalid_api_key' : e.status === 404 && e.message.startsWith('model ') ? 'model_not_found' : null;
+  return { error: { message: e.message, type, param: null, code } };
+}
+
+function packageVersion(): string {
+  const pkgPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  return (JSON.parse(readFileSync(pkgPath, 'utf8')) as { version: string }).version;
+}
+
+function checkPositiveInteger(name: string, value: unknown, min: number): void {
+  if (!(Number.isSafeInteger(value) && (value as number) >= min))
+    throw new TypeError(`createServer: ${name} must be an integer ≥ ${min}, got ${String(value)}`);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
