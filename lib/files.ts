@@ -64,18 +64,12 @@ export function localPath(file: FileLocation, fail: FileErrorFactory): string {
 export async function openRegularFile(file: FileLocation, what: string, fail: FileErrorFactory): Promise<OpenedFile> {
   const path = localPath(file, fail);
   // Checked before open(), so a device is never even opened; checked again on the handle below.
-  let info: Stats;
-  try {
-    info = await stat(path);
-  } catch (cause) {
-    throw fail('IO', `cannot open: ${(cause as Error).message}`, path, cause);
-  }
-  refuseIrregular(info, path, what, fail);
+  await checkRegularFile(path, what, fail);
   let handle: FileHandle;
   try {
     handle = await open(path, OPEN_FLAGS);
   } catch (cause) {
-    throw fail('IO', `cannot open: ${(cause as Error).message}`, path, cause);
+    throw fail('IO', openFailure(cause), path, cause);
   }
   try {
     let opened: Stats;
@@ -90,6 +84,37 @@ export async function openRegularFile(file: FileLocation, what: string, fail: Fi
     await handle.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Checks without opening it that `file` is an existing regular file (symbolic links followed):
+ * `fail` gets NOT_A_FILE in plain words, or IO with the errno in `cause` ("no such file",
+ * "permission denied"). Returns its path and size.
+ */
+export async function checkRegularFile(file: FileLocation, what: string, fail: FileErrorFactory): Promise<{ path: string; size: number }> {
+  const path = localPath(file, fail);
+  let info: Stats;
+  try {
+    info = await stat(path);
+  } catch (cause) {
+    throw fail('IO', openFailure(cause), path, cause);
+  }
+  refuseIrregular(info, path, what, fail);
+  return { path, size: info.size };
+}
+
+/** Whether an IO failure's cause says the file does not exist (for callers with a NOT_FOUND code). */
+export function isMissingFile(cause: unknown): boolean {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Why a stat or open failed, in plain words for the common cases. */
+function openFailure(cause: unknown): string {
+  if (isMissingFile(cause)) return 'no such file';
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return `cannot open: ${(cause as Error).message}`;
 }
 
 /**

@@ -4,10 +4,11 @@
  * `num_predict`), fails with a message naming it and what was probably meant, instead of being
  * silently ignored. The API and the CLI share the matching; each has its own table of foreign names.
  */
-import type { DescribeItem, DescribeManyOptions, DescribeOptions, EvaluateInput, GenerateInput, LoadModelOptions, TaskOptions } from './model/paligemma.js';
+import type { DescribeItem, DescribeManyOptions, DescribeOptions, EvaluateInput, GenerateInput, LoadModelOptions, TaskOptions } from './model/types.js';
 import type { SamplingOptions } from './model/sampling.js';
 import type { PullOptions } from './pull/types.js';
 import type { CaptionOptions } from './tasks/index.js';
+import { PaliGemmaError } from './errors.js';
 
 /** What a name from another library or tool is called here, or why there is nothing to set. */
 export interface ForeignName {
@@ -115,15 +116,14 @@ export function describeSuggestion(name: string, s: ForeignName | undefined, sho
 }
 
 /** An options object has a key the function does not know. */
-export class OptionError extends Error {
+export class OptionError extends PaliGemmaError<'UNKNOWN_OPTION'> {
   override name = 'OptionError';
-  readonly code = 'UNKNOWN_OPTION';
   constructor(
     message: string,
     /** The unknown keys. */
     readonly options: string[],
   ) {
-    super(message);
+    super('UNKNOWN_OPTION', message);
   }
 }
 

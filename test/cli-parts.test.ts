@@ -96,8 +96,8 @@ describe('main', () => {
     writeFileSync(gguf, 'not really a model: only its being a file is checked here');
     const cases: [string[], number, string][] = [
       [['caption', path.join(tmp, 'nope.png'), ...fake], 1, 'cannot read image'],
-      [['caption', tmp, ...fake], 1, 'is a directory, not a file'],
-      [['caption', image, '--model', tmp, '--projector', 'p.gguf'], 1, `--model ${tmp}: it is a directory, not a file`],
+      [['caption', tmp, ...fake], 1, 'is a directory, not an image file'],
+      [['caption', image, '--model', tmp, '--projector', 'p.gguf'], 1, `--model ${tmp}: is a directory, not a GGUF file`],
       [['caption', image, '--model', gguf, '--projector', 'none.gguf'], 1, '--projector none.gguf: no such file'],
       [['caption', image], 2, 'missing the model'],
       [['caption', image, ...fake, '--ollama', 'x'], 2, 'not both'],
@@ -124,7 +124,7 @@ describe('main', () => {
 
   it('info says a directory is a directory', async () => {
     const r = await run(['info', tmp]);
-    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`${tmp}: it is a directory, not a file`)]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`${tmp}: is a directory, not a GGUF file`)]);
   });
 
   it('lists bench only where the suite is (a source checkout), not in the installed package', async () => {

@@ -7,28 +7,35 @@ import { describe, expect, it } from 'vitest';
 import * as api from '../lib/index.js';
 import { PaliGemmaError, isPaliGemmaError } from '../lib/index.js';
 
-/** (code, message) for every class but SimdError, which takes (message, code?). */
+/** (code, message) for every class but those with a fixed code, which take (message, …). */
 type ErrorClass = new (a: string, b?: string) => PaliGemmaError<string>;
 const exportedErrorClasses = Object.entries(api as Record<string, unknown>).filter(
   (entry): entry is [string, ErrorClass] => typeof entry[1] === 'function' && /^[A-Z]\w*Error$/.test(entry[0]),
 );
 
+/** Classes whose constructor takes the message first, and the code each gets by default. */
+const FIXED_CODES: Record<string, string> = {
+  SimdError: 'UNSUPPORTED_VARIANT', OptionError: 'UNKNOWN_OPTION', JobDataError: 'BAD_JOB', MissingDependencyError: 'MISSING_DEPENDENCY',
+};
+
 describe('error classes', () => {
   it('the package exports the expected error classes', () => {
     expect(exportedErrorClasses.map(([name]) => name).sort()).toEqual([
-      'ConvertError', 'GGUFError', 'ImageError', 'ModelFilesError', 'NativeAddonError', 'NpzError', 'OllamaError', 'PaliGemmaError',
-      'SafetensorsError', 'SimdError', 'TaskError', 'TokenizerError',
+      'ConvertError', 'GGUFError', 'ImageError', 'JobDataError', 'MissingDependencyError', 'ModelFilesError', 'NativeAddonError',
+      'NpzError', 'OllamaError', 'OptionError', 'PaliGemmaError', 'PullError', 'QuantizeError', 'SafetensorsError', 'SimdError',
+      'TaskError', 'TokenizerError',
     ]);
   });
 
   it.each(exportedErrorClasses)('%s extends PaliGemmaError and keeps its name and code', (name, Class) => {
     expect(Class === PaliGemmaError || Class.prototype instanceof PaliGemmaError).toBe(true);
-    const err = name === 'SimdError' ? new Class('msg') : new Class('SOME_CODE', 'msg');
+    const fixed = FIXED_CODES[name];
+    const err = fixed ? new Class('msg') : new Class('SOME_CODE', 'msg');
     expect(err).toBeInstanceOf(Class);
     expect(err).toBeInstanceOf(PaliGemmaError);
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe(name);
-    expect(err.code).toBe(name === 'SimdError' ? 'UNSUPPORTED_VARIANT' : 'SOME_CODE');
+    expect(err.code).toBe(fixed ?? 'SOME_CODE');
     expect(err.message).toBe('msg');
     expect(isPaliGemmaError(err)).toBe(true);
     expect(String(err.stack)).toContain(`${name}: msg`);

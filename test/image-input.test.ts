@@ -125,13 +125,13 @@ describe('refused forms say what is wrong and what to do', () => {
   it('a directory, a FIFO and a device → NOT_A_FILE in plain words, without waiting for a FIFO writer', async () => {
     const sub = path.join(dir, 'album');
     mkdirSync(sub);
-    await fails(sub, 'NOT_A_FILE', /is a directory, not a file/);
+    await fails(sub, 'NOT_A_FILE', /is a directory, not an image file/);
     await fails(pathToFileURL(sub), 'NOT_A_FILE');
-    await fails('/dev/null', 'NOT_A_FILE', /a device/);
+    await fails('/dev/null', 'NOT_A_FILE', /a character device/);
     if (process.platform !== 'win32') {
       const fifo = path.join(dir, 'pipe.png');
       execFileSync('mkfifo', [fifo]);
-      await fails(fifo, 'NOT_A_FILE', /named pipe/);
+      await fails(fifo, 'NOT_A_FILE', /FIFO\/pipe/);
     }
   });
 
@@ -139,7 +139,7 @@ describe('refused forms say what is wrong and what to do', () => {
     const huge = path.join(dir, 'huge.png');
     writeFileSync(huge, '');
     truncateSync(huge, MAX_IMAGE_BYTES + 1); // sparse: no disk space used
-    await fails(huge, 'TOO_LARGE', /more than the limit/);
+    await fails(huge, 'TOO_LARGE', /more than the 1073741824-byte limit/);
   });
 
   it('long inputs are shortened in messages', async () => {

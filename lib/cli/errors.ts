@@ -30,7 +30,7 @@ const HINTS: Record<string, Hint> = {
     : code === 'BAD_OPTIONS' ? 'give either --model FILE (with --projector FILE) or --ollama NAME'
     : `--model takes the text GGUF and --projector the mmproj GGUF of the same model${command === 'info' ? '' : `; ${FILE_HINT}`}`,
   GGUFError: (code, command) =>
-    code === 'IO' ? 'check the path and that the file is readable'
+    code === 'IO' || code === 'NOT_A_FILE' ? 'check the path and that the file is readable'
     : `the file is not a GGUF file or is damaged (a cut-short download?); download or convert it again${command === 'info' ? '' : `; ${FILE_HINT}`}`,
   OllamaError: (code) =>
     code === 'BAD_NAME' ? 'Ollama names look like NAME, NAME:TAG or NAMESPACE/NAME:TAG'

@@ -2,11 +2,11 @@
  * Paths given on the command line, checked before anything heavy starts: a typo or a directory
  * should cost a line of output, not a model load, and should be said in plain words.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { CliError } from './errors.js';
-import { readRegularFile, regularFileSize, RegularFileError } from '../regular-file.js';
+import { checkRegularFile, isMissingFile, readRegularFile, type FileErrorFactory, type FileProblem } from '../files.js';
 
 /** What to do about a directory given where a file belongs: name the files in it that fit. */
 async function directoryHint(dir: string, extensions: readonly string[]): Promise<string | undefined> {
@@ -17,29 +17,44 @@ async function directoryHint(dir: string, extensions: readonly string[]): Promis
   return `it holds ${shown.join(', ')}${fits.length > shown.length ? ', …' : ''}: give one of those`;
 }
 
-function cliError(what: string, file: string, err: RegularFileError, hint?: string): CliError {
-  return new CliError(`${what ? `${what} ` : ''}${file}: ${err.message}`, hint ?? (err.code === 'NOT_FOUND' ? 'check the path' : undefined));
+/**
+ * Runs a file helper of lib/files.ts; its failure becomes a CliError naming `what` and the file,
+ * with "check the path" for a missing file, else the hint `hint` gives for the problem.
+ */
+async function asCliError<T>(
+  what: string,
+  file: string,
+  run: (fail: FileErrorFactory) => Promise<T>,
+  hint: (problem: FileProblem) => Promise<string | undefined> | string | undefined,
+): Promise<T> {
+  let problem: FileProblem | undefined;
+  let missing = false;
+  const fail: FileErrorFactory = (p, message, _path, cause) => {
+    problem = p;
+    missing = p === 'IO' && isMissingFile(cause);
+    return new CliError(`${what ? `${what} ` : ''}${file}: ${message}`);
+  };
+  try {
+    return await run(fail);
+  } catch (err) {
+    if (problem === undefined || !(err instanceof CliError)) throw err;
+    throw new CliError(err.message, missing ? 'check the path' : await hint(problem));
+  }
 }
 
 /**
- * Checks that `file`, given as `what` (e.g. `--model`; may be empty), is a regular file; returns its
- * size. For a directory the hint names the files with one of `extensions` inside it.
+ * Checks that `file`, given as `what` (e.g. `--model`; may be empty), is a regular file (`kind`, e.g.
+ * "a GGUF file"); returns its size. For a directory the hint names the files with one of `extensions`
+ * inside it.
  */
-export async function checkFileArgument(what: string, file: string, extensions: readonly string[]): Promise<number> {
-  try {
-    return await regularFileSize(file);
-  } catch (err) {
-    if (!(err instanceof RegularFileError)) throw err;
-    throw cliError(what, file, err, err.code === 'NOT_A_FILE' ? await directoryHint(file, extensions) : undefined);
-  }
+export async function checkFileArgument(what: string, file: string, kind: string, extensions: readonly string[]): Promise<number> {
+  const checked = await asCliError(what, file, (fail) => checkRegularFile(file, kind, fail), async (problem) =>
+    problem === 'NOT_A_FILE' && (await stat(file).catch(() => undefined))?.isDirectory() ? directoryHint(file, extensions) : undefined);
+  return checked.size;
 }
 
 /** Reads an image file given on the command line (a regular file of at most `maxBytes`). */
 export async function readFileArgument(what: string, file: string, maxBytes: number): Promise<Buffer> {
-  try {
-    return await readRegularFile(file, maxBytes);
-  } catch (err) {
-    if (!(err instanceof RegularFileError)) throw err;
-    throw cliError(what, file, err, err.code === 'NOT_A_FILE' ? 'use - to read an image from standard input' : undefined);
-  }
+  return asCliError(what, file, (fail) => readRegularFile(file, 'an image file', fail, maxBytes), (problem) =>
+    problem === 'NOT_A_FILE' ? 'use - to read an image from standard input' : undefined);
 }

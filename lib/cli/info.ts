@@ -216,7 +216,7 @@ const info: Command = {
     for (const [i, file] of positional.entries()) {
       let result: FileInfo;
       try {
-        await checkFileArgument('', file, ['.gguf']);
+        await checkFileArgument('', file, 'a GGUF file', ['.gguf']);
         result = await inspectGGUF(file);
       } catch (err) {
         // Not a readable GGUF file: report it and go on with the others.

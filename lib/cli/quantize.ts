@@ -1,4 +1,4 @@
-import { EXIT } from './main.js';
+import { EXIT } from './errors.js';
 import type { Command } from './command.js';
 
 import { parseArgs, UsageError, type OptionSpecs } from './args.js';

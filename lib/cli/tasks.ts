@@ -219,7 +219,7 @@ async function checkImages(images: readonly string[]): Promise<void> {
   if (images.length === 0) throw new UsageError('missing <image>');
   if (images.filter((i) => i === '-').length > 1) throw new UsageError('standard input (-) can be read only once');
   for (const image of images) {
-    if (image !== '-') await checkFileArgument('cannot read image', image, IMAGE_EXTENSIONS);
+    if (image !== '-') await checkFileArgument('cannot read image', image, 'an image file', IMAGE_EXTENSIONS);
   }
 }
 
@@ -233,9 +233,9 @@ function missingDecoder(): CliError {
 
 /** Checks the model files named on the command line before anything loads. */
 async function checkModelFiles(o: AllOptions): Promise<void> {
-  if (o.model !== undefined) await checkFileArgument('--model', o.model, ['.gguf']);
-  if (o.projector !== undefined) await checkFileArgument('--projector', o.projector, ['.gguf']);
-  if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, ['.npz', '.gguf']);
+  if (o.model !== undefined) await checkFileArgument('--model', o.model, 'a GGUF file', ['.gguf']);
+  if (o.projector !== undefined) await checkFileArgument('--projector', o.projector, 'a GGUF file', ['.gguf']);
+  if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, 'a mask decoder file', ['.npz', '.gguf']);
 }
 
 /** Loads the model named by the options, with a status line; the caller disposes it. */

@@ -9,7 +9,6 @@ import { alignUp, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS } from './re
 import {
   GGUF_VALUE_TYPE_IDS,
   type GGUFArrayValue,
-  type GGUFItemType,
   type GGUFTensorData,
   type GGUFTensorInput,
   type GGUFValue,

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 
 import { ImageError } from './errors.js';
-import { readRegularFile, RegularFileError } from '../regular-file.js';
+import { isMissingFile, readRegularFile, type FileErrorFactory } from '../files.js';
 
 /** Uncompressed, interleaved 8-bit pixels: `channels` bytes per pixel, rows top to bottom. */
 export interface RawPixels {
@@ -109,17 +109,16 @@ function fromDataUrl(url: string): Uint8Array {
 
 async function readImageFile(file: string): Promise<Uint8Array> {
   if (file.length === 0) throw new ImageError('BAD_INPUT', `image is an empty string; give ${ACCEPTED}`);
-  try {
-    return await readRegularFile(file, MAX_IMAGE_BYTES);
-  } catch (err) {
-    if (!(err instanceof RegularFileError)) throw err;
+  const fail: FileErrorFactory = (problem, message, _path, cause) => {
+    const code = problem !== 'IO' ? problem : isMissingFile(cause) ? 'NOT_FOUND' : 'UNREADABLE';
     const hint =
-      err.code !== 'NOT_FOUND' ? ''
+      code !== 'NOT_FOUND' ? ''
       : file.startsWith('~') ? ' (~ is not expanded in paths given to the library; use os.homedir())'
       : looksLikeBase64Image(file) ? ' (if this is base64 image data, prefix it with data:image/jpeg;base64, or data:image/png;base64,)'
       : '';
-    throw new ImageError(err.code, `cannot read image ${shorten(file)}: ${err.message}${hint}`, { cause: err });
-  }
+    return new ImageError(code, `cannot read image ${shorten(file)}: ${message}${hint}`, { cause });
+  };
+  return readRegularFile(file, 'an image file', fail, MAX_IMAGE_BYTES);
 }
 
 /** Base64 of a JPEG, PNG, GIF or WebP file starts with these; any long base64-only string is suspect too. */

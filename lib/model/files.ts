@@ -8,7 +8,7 @@ import { PaliGemmaError } from '../errors.js';
 import { readGGUF } from '../gguf/reader.js';
 import { GGUFError } from '../gguf/errors.js';
 import {
-  getArray, getInteger, getNumber, getOptionalArray, getOptionalBool, getOptionalInteger, getOptionalNumber,
+  getInteger, getNumber, getOptionalArray, getOptionalBool, getOptionalInteger, getOptionalNumber,
   getOptionalString, getString,
 } from '../gguf/metadata.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.js';

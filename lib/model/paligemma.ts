@@ -6,16 +6,31 @@
  */
 import { performance } from 'node:perf_hooks';
 
-import { preprocess, type ImageInput } from '../image/index.js';
+import { preprocess } from '../image/index.js';
 import { checkMaxPixels } from '../image/decode.js';
 import { checkOptions, optionError } from '../options.js';
-import { native, checkSimdVariant, type NativeModel, type SimdVariantName } from '../native.js';
-import { Tokenizer } from '../tokenizer/index.js';
+import { native, checkSimdVariant, type NativeModel } from '../native.js';
+import { Tokenizer, TokenizerError } from '../tokenizer/index.js';
 import { PaliGemmaError } from '../errors.js';
-import { ModelFilesError, locateModelFiles, type ModelFiles, type ModelFilesErrorCode, type ModelFilesOptions } from './files.js';
+import { ModelFilesError, locateModelFiles, type ModelFiles, type ModelFilesErrorCode } from './files.js';
 import { textSpec, visionSpec } from './native-spec.js';
 import { ByteLru, pixelKey } from './cache.js';
-import { checkSampling, createSampler, topK, type SamplingOptions } from './sampling.js';
+import type {
+  ModelImage,
+  LoadModelOptions,
+  LoadProgress,
+  DescribeItem,
+  DescribeManyOptions,
+  GenerationOptions,
+  DescribeOptions,
+  GenerationResult,
+  GenerateInput,
+  EvaluateInput,
+  Evaluation,
+  TaskOptions,
+} from './types.js';
+
+import { checkSampling, createSampler, topK } from './sampling.js';
 import {
   SegmentationDecoder,
   answerPrompt,
@@ -31,145 +46,21 @@ import {
   type SegmentMask,
 } from '../tasks/index.js';
 
-/**
- * An image for the model: an encoded image (Buffer/Uint8Array), raw pixels, or pixel values
- * already preprocessed for this model ([3, S, S] CHW, normalised; S = the projector's image size).
- */
-export type ModelImage = ImageInput | { pixelValues: Float32Array };
-
-/** Options of {@link loadModel}: where the files are, and how to run them. */
-export interface LoadModelOptions extends ModelFilesOptions {
-  /** Worker threads for the native kernels (default: one per physical core). */
-  threads?: number;
-  /** Force a SIMD kernel set (default: the best the CPU supports, or PALIGEMMA_SIMD). */
-  simd?: SimdVariantName;
-  /**
-   * Pin the weights in RAM (mlock) so the OS does not drop idle pages, which would make the next
-   * call re-read them from disk. Needs a large enough RLIMIT_MEMLOCK (`ulimit -l`); fails with a
-   * clear error otherwise. Default false.
-   */
-  lockMemory?: boolean;
-  /** Refuse images with more decoded pixels than this (default 100 megapixels). */
-  maxPixels?: number;
-  /**
-   * The segmentation mask decoder for {@link PaliGemma.segment}: big_vision's `vae-oid.npz`, or the
-   * GGUF `paligemma convert` makes of it. Without it, segment() fails and says what to get.
-   */
-  segmentation?: string;
-  /**
-   * Bytes of vision-tower outputs to keep, keyed by the image's pixels, so several questions about
-   * one image run the tower once (default 64 MiB, about 32 images at 224 px; 0 disables).
-   */
-  imageCacheBytes?: number;
-  /** Called as loading advances (for progress display). */
-  onProgress?: (progress: LoadProgress) => void;
-}
-
-/** A step of {@link loadModel}. */
-export interface LoadProgress {
-  /** `validated`: headers read and checked; `tokenizer`: vocabulary built; `mapped`: weights mapped. */
-  phase: 'validated' | 'tokenizer' | 'mapped';
-  /** Bytes of the model files (text + projector). */
-  bytes: number;
-  /** Since loadModel was called. */
-  elapsedMs: number;
-}
-
-/** One image and its prompt for {@link PaliGemma.describeMany}. */
-export interface DescribeItem extends Omit<DescribeOptions, 'signal'> {
-  image: ModelImage;
-}
-
-/** Options of {@link PaliGemma.describeMany}. */
-export interface DescribeManyOptions {
-  /** Images encoded and sequences decoded together, one weight pass per step (default 4, at most 64). */
-  concurrency?: number;
-  /** Aborts the whole batch. */
-  signal?: AbortSignal;
-}
-
-/** Milliseconds per phase of a call, and the decode speed. */
-export interface Timings {
-  preprocessMs: number;
-  visionMs: number;
-  prefillMs: number;
-  decodeMs: number;
-  /** Positions in the prompt (image tokens included). */
-  promptTokens: number;
-  generatedTokens: number;
-  /** Generated tokens per second of decoding (the first token comes from the prefill). */
-  tokensPerSecond: number;
-  /** The vision tower's output came from the image cache. */
-  imageCacheHit: boolean;
-}
-
-/** Options of generation calls. Sampling is greedy unless `temperature` > 0. */
-export interface GenerationOptions extends SamplingOptions {
-  /** Stop after this many generated tokens (default 100). */
-  maxTokens?: number;
-  /** Aborts the call: it rejects with the signal's reason (an AbortError) within one decode step. */
-  signal?: AbortSignal;
-  /** Called with each piece of text as soon as it is decoded (UTF-8 safe), and the token id. */
-  onToken?: (piece: string, id: number) => void;
-}
-
-/** Options of {@link PaliGemma.describe}. */
-export interface DescribeOptions extends GenerationOptions {
-  /** The task prefix, e.g. `caption en`, `ocr`, `answer en what is this?`, `detect cat` (default `caption en`). */
-  prompt?: string;
-}
-
-/** What a generation call returns. */
-export interface GenerationResult {
-  /** The generated text, without the prompt; `<loc…>`/`<seg…>` tokens are kept for task parsing. */
-  text: string;
-  /** The generated token ids (without the final `<eos>`). */
-  tokens: number[];
-  /** Why generation stopped. */
-  stopReason: 'eos' | 'maxTokens';
-  timings: Timings;
-  /**
-   * Size of the input image after EXIF orientation (for `{ pixelValues }` input: the model's input
-   * size). Task parsers map `<loc…>` coordinates onto it. Absent for text-only generation.
-   */
-  image?: { width: number; height: number };
-}
-
-/** Input of {@link PaliGemma.generate}: raw token ids, text-only. */
-export interface GenerateInput extends GenerationOptions {
-  /** The prompt as token ids (include `<bos>` yourself). Attention is bidirectional over them, as for PaliGemma prompts. */
-  tokens: ArrayLike<number>;
-}
-
-/** Input of {@link PaliGemma.evaluate}: an image (or ready pixel values) and a prompt. */
-export interface EvaluateInput {
-  image?: ImageInput;
-  /** Normalised CHW pixels [3, S, S], bypassing preprocessing. */
-  pixelValues?: Float32Array;
-  prompt: string;
-  /** How many top logits to report per prefix position (default 10). */
-  topK?: number;
-}
-
-/** Every intermediate of one prefix pass, for tests and tooling. */
-export interface Evaluation {
-  /** The full prompt ids: image placeholder ids, `<bos>`, the prompt, `\n`. */
-  inputIds: Int32Array;
-  /** SigLIP output after the post-LayerNorm, [patches, vision hidden]. */
-  visionOutput?: Float32Array;
-  /** Projector output before the 1/sqrt(hidden) scaling, [patches, text hidden]. */
-  imageFeatures?: Float32Array;
-  /** Rows fed to the first decoder layer, [positions, hidden]. */
-  decoderInput: Float32Array;
-  /** Residual stream after each decoder layer, [layers, positions, hidden]. */
-  layerOutputs: Float32Array;
-  /** After the final norm, [positions, hidden]. */
-  finalHidden: Float32Array;
-  /** Logits at the last prefix position. */
-  lastLogits: Float32Array;
-  /** Top logits at every prefix position, sorted descending. */
-  topk: { ids: Int32Array; logits: Float32Array }[];
-}
+export type {
+  ModelImage,
+  LoadModelOptions,
+  LoadProgress,
+  DescribeItem,
+  DescribeManyOptions,
+  Timings,
+  GenerationOptions,
+  DescribeOptions,
+  GenerationResult,
+  GenerateInput,
+  EvaluateInput,
+  Evaluation,
+  TaskOptions,
+} from './types.js';
 
 /** The `<image>` placeholder id in PaliGemma's vocabulary and `\n`, which ends every prompt. */
 const IMAGE_PIECE = '<image>';
@@ -238,8 +129,6 @@ function nativeLoadError(err: unknown): unknown {
   return new ModelFilesError(code as ModelFilesErrorCode, text, path);
 }
 
-/** Options of the task methods: generation options plus, for captions, language and detail. */
-export type TaskOptions = Omit<DescribeOptions, 'prompt'>;
 
 /** A loaded model. Create with {@link loadModel}; release with {@link PaliGemma.dispose}. */
 export class PaliGemma {
@@ -301,7 +190,7 @@ export class PaliGemma {
     if (invalid) return Promise.reject(invalid);
     return this.#enqueue(async () => {
       const prompt = options.prompt ?? DEFAULT_PROMPT;
-      const ids = this.#promptIds(prompt);
+      const ids = this.#promptIds(prompt, this.imageTokens);
       const maxTokens = this.#checkGeneration(options, this.imageTokens + ids.length, true);
       const [result] = await this.#describeBatch([{ ...options, image, prompt }], [ids], [maxTokens], options.signal);
       return result;
@@ -322,7 +211,7 @@ export class PaliGemma {
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_BATCH)
         throw new PaliGemmaError('BAD_ARGUMENT', `concurrency must be an integer in 1..${MAX_BATCH}, got ${concurrency}`);
       // Validate everything before any heavy work.
-      const ids = items.map((item) => this.#promptIds(item?.prompt ?? DEFAULT_PROMPT));
+      const ids = items.map((item) => this.#promptIds(item?.prompt ?? DEFAULT_PROMPT, this.imageTokens));
       const maxTokens = items.map((item, i) => this.#checkGeneration({ ...item, signal: options.signal }, this.imageTokens + ids[i].length, true));
       const results: GenerationResult[] = [];
       try {
@@ -422,8 +311,12 @@ export class PaliGemma {
     return this.#enqueue(async () => {
       if (typeof input !== 'object' || input === null || input.tokens === undefined)
         throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids');
+      const length = (input.tokens as { length?: unknown }).length;
+      if (!Number.isSafeInteger(length) || (length as number) < 1)
+        throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be a non-empty array of token ids');
+      // Checked before the ids are copied: an array-like can claim any length.
+      if ((length as number) > this.contextLength) throw this.#overflow(length as number, 0);
       const ids = Int32Array.from(input.tokens);
-      if (ids.length === 0) throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must not be empty');
       const vocab = this.#files.text.vocabSize;
       const bad = Array.from(input.tokens).findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
       if (bad >= 0)
@@ -444,9 +337,9 @@ export class PaliGemma {
       if (typeof input?.prompt !== 'string') throw new PaliGemmaError('BAD_ARGUMENT', 'evaluate({ prompt }): prompt must be a string');
       const k = input.topK ?? 10;
       if (!Number.isInteger(k) || k < 1 || k > 1000) throw new PaliGemmaError('BAD_ARGUMENT', `topK must be an integer in 1..1000, got ${k}`);
-      const ids = this.#promptIds(input.prompt);
       const withImage = input.image !== undefined || input.pixelValues !== undefined;
       const nImage = withImage ? this.imageTokens : 0;
+      const ids = this.#promptIds(input.prompt, nImage);
       const n = nImage + ids.length;
       if (n > this.contextLength) throw this.#overflow(n, 0); // before any heavy work
       let vision: { visionOut: Float32Array; features: Float32Array } | undefined;
@@ -513,10 +406,23 @@ export class PaliGemma {
     );
   }
 
-  /** `<bos>` + prompt + `\n`, tokenized as the reference processor does (one string, no other specials). */
-  #promptIds(prompt: string): Int32Array {
+  /**
+   * `<bos>` + prompt + `\n`, tokenized as the reference processor does (one string, no other
+   * specials). Tokenizing stops as soon as the prompt cannot fit beside `imageTokens` image rows, so
+   * a huge prompt costs no more than one that just fits.
+   */
+  #promptIds(prompt: string, imageTokens: number): Int32Array {
     if (typeof prompt !== 'string') throw new PaliGemmaError('BAD_ARGUMENT', 'prompt must be a string');
-    return Int32Array.from([this.tokenizer.bosId, ...this.tokenizer.encode(prompt + '\n', { addBos: false })]);
+    const room = this.contextLength - imageTokens - 1; // positions left after the image rows and <bos>
+    try {
+      return Int32Array.from([this.tokenizer.bosId, ...this.tokenizer.encode(prompt + '\n', { addBos: false, maxTokens: room })]);
+    } catch (err) {
+      if (!(err instanceof TokenizerError && err.code === 'TOO_MANY_TOKENS')) throw err;
+      throw new PaliGemmaError(
+        'CONTEXT_OVERFLOW',
+        `the prompt needs more than the ${room} tokens left beside ${imageTokens} image positions and <bos> in the context length of ${this.contextLength}; shorten the prompt`,
+      );
+    }
   }
 
   #checkGeneration(o: GenerationOptions, promptTokens: number, needsVision: boolean): number {
@@ -526,7 +432,7 @@ export class PaliGemma {
     if (!Number.isInteger(maxTokens) || maxTokens < 1)
       throw new PaliGemmaError('BAD_ARGUMENT', `maxTokens must be a positive integer, got ${maxTokens}`);
     try {
-      checkSampling(o);
+      checkSampling(o, this.#files.text.vocabSize);
     } catch (err) {
       throw new PaliGemmaError('BAD_ARGUMENT', (err as Error).message);
     }
@@ -625,7 +531,7 @@ export class PaliGemma {
     const seqs = logits.map((l, i) => ({
       index: i,
       logits: l,
-      sample: createSampler(options[i]),
+      sample: createSampler(options[i], this.#files.text.vocabSize),
       decoder: this.tokenizer.createStreamDecoder(),
       onToken: options[i].onToken,
       tokens: [] as number[],

@@ -1,3 +1,4 @@
+import { PaliGemmaError } from '../errors.js';
 /** Why a pull failed. */
 export type PullErrorCode =
   /** The name is neither an Ollama name nor `hf:<owner>/<repo>[@revision]`. */
@@ -30,7 +31,7 @@ export type PullErrorCode =
   | 'IO';
 
 /** A typed error saying what went wrong with a pull and what to do about it. */
-export class PullError extends Error {
+export class PullError extends PaliGemmaError<PullErrorCode> {
   override name = 'PullError';
   /** The URL concerned, when there is one (without credentials: they go in headers, never in URLs). */
   readonly url: string | undefined;
@@ -38,11 +39,11 @@ export class PullError extends Error {
   readonly status: number | undefined;
 
   constructor(
-    readonly code: PullErrorCode,
+    code: PullErrorCode,
     message: string,
     options?: { cause?: unknown; url?: string; status?: number },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.url = options?.url;
     this.status = options?.status;
   }

@@ -1,3 +1,4 @@
+import { PaliGemmaError } from '../errors.js';
 /** Why a model could not be quantized. */
 export type QuantizeErrorCode =
   /** A bad option: unknown type, output path equal to the input. */
@@ -13,13 +14,13 @@ export type QuantizeErrorCode =
   | 'IO';
 
 /** A typed error for a model that cannot be quantized; the message names the tensor and row at fault. */
-export class QuantizeError extends Error {
+export class QuantizeError extends PaliGemmaError<QuantizeErrorCode> {
   override name = 'QuantizeError';
   constructor(
-    readonly code: QuantizeErrorCode,
+    code: QuantizeErrorCode,
     message: string,
     readonly path?: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(code, path ? `${path}: ${message}` : message);
   }
 }

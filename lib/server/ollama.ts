@@ -7,7 +7,7 @@
 import type { Generation, GenerationOutcome } from './generate.js';
 import { HttpError, NdjsonStream, sendJson } from './http.js';
 import { chatMessages, chatTurn, decodeImage, field, paligemmaPrompt, refuse } from './input.js';
-import type { Handler, RequestContext } from './server.js';
+import type { Handler, RequestContext } from './context.js';
 
 /** Ollama's `options` that PaliGemma uses; other Modelfile parameters are accepted and ignored. */
 function generationOptions(body: Record<string, unknown>): Omit<Generation, 'image' | 'prompt'> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 
 import { HttpError, SseStream, sendJson } from './http.js';
 import { chatMessages, chatTurn, decodeImageUrl, field, paligemmaPrompt, refuse, typeName } from './input.js';
-import type { Handler, RequestContext } from './server.js';
+import type { Handler, RequestContext } from './context.js';
 
 const completions: Handler = async (ctx) => {
   const body = await ctx.readJson();

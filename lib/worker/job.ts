@@ -3,6 +3,7 @@
  * validation both sides run, so that a bad payload is refused by the producer, or fails its job
  * with a reason — never the worker.
  */
+import { PaliGemmaError } from '../errors.js';
 import { readFile, stat } from 'node:fs/promises';
 
 import type { GenerationResult } from '../model/paligemma.js';
@@ -46,8 +47,11 @@ export interface DescribeJobResult {
 }
 
 /** A job payload that can never succeed; the message says what is wrong. */
-export class JobDataError extends Error {
+export class JobDataError extends PaliGemmaError<'BAD_JOB'> {
   override name = 'JobDataError';
+  constructor(message: string) {
+    super('BAD_JOB', message);
+  }
 }
 
 const OPTION_KEYS: readonly (keyof DescribeJobOptions)[] = ['maxTokens', 'temperature', 'topK', 'topP', 'seed'];

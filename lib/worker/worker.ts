@@ -13,7 +13,7 @@ import os from 'node:os';
 import type { Job, Worker } from 'bullmq';
 
 import { ImageError } from '../image/errors.js';
-import { PaliGemmaError } from '../model/errors.js';
+import { PaliGemmaError } from '../errors.js';
 import type { ServedModel } from '../server/generate.js';
 import { taskResult } from '../server/task-result.js';
 import { TaskError } from '../tasks/errors.js';
