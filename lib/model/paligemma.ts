@@ -313,7 +313,7 @@ export class PaliGemma {
         throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids');
       const length = (input.tokens as { length?: unknown }).length;
       if (!Number.isSafeInteger(length) || (length as number) < 1)
-        throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be a non-empty array of token ids');
+        throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids and must not be empty');
       // Checked before the ids are copied: an array-like can claim any length.
       if ((length as number) > this.contextLength) throw this.#overflow(length as number, 0);
       const ids = Int32Array.from(input.tokens);
@@ -420,7 +420,7 @@ export class PaliGemma {
       if (!(err instanceof TokenizerError && err.code === 'TOO_MANY_TOKENS')) throw err;
       throw new PaliGemmaError(
         'CONTEXT_OVERFLOW',
-        `the prompt needs more than the ${room} tokens left beside ${imageTokens} image positions and <bos> in the context length of ${this.contextLength}; shorten the prompt`,
+        `the prompt needs more than the ${room} tokens left beside ${imageTokens} image positions and <bos>, as the context length is ${this.contextLength}; shorten the prompt`,
       );
     }
   }
