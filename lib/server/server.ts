@@ -6,7 +6,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+// Named imports only: a default import would appear in server.d.ts, which CommonJS consumers without
+// esModuleInterop cannot read.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +64,7 @@ export interface PaliGemmaServer {
   /** Generations running and requests waiting for a slot. */
   readonly load: { running: number; waiting: number; parallel: number; maxQueue: number };
   /** The node:http server underneath. */
-  readonly http: http.Server;
+  readonly http: HttpServer;
 }
 
 
@@ -85,7 +87,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): P
 }
 
 class Server implements PaliGemmaServer {
-  readonly http: http.Server;
+  readonly http: HttpServer;
   readonly #state: ServerState;
   readonly #options: Required<Omit<ServerOptions, 'files' | 'segmentation' | 'apiKey' | 'log'>> & Pick<ServerOptions, 'apiKey' | 'log'>;
   readonly #routes: Map<string, Map<string, Handler>>;
@@ -116,7 +118,7 @@ class Server implements PaliGemmaServer {
       if (!this.#routes.has(route)) this.#routes.set(route, new Map());
       this.#routes.get(route)!.set(method, handler);
     }
-    this.http = http.createServer({ noDelay: true, requestTimeout: o.bodyTimeoutMs + 10_000 }, (req, res) => void this.#handle(req, res));
+    this.http = createHttpServer({ noDelay: true, requestTimeout: o.bodyTimeoutMs + 10_000 }, (req, res) => void this.#handle(req, res));
   }
 
   get load() {
