@@ -26,8 +26,37 @@
 #elif defined(PG_ISA_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #endif
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>  // _mm_prefetch (x86), __prefetch (ARM64)
+#endif
 
 namespace vec {
+
+// Read prefetches: the cache line holding p into every cache level (prefetch_l1: wanted soon), or
+// into L2 and beyond (prefetch_l2: wanted after other work). Hints only: any address is allowed.
+// One place for the compiler-specific spelling (MSVC has no __builtin_prefetch).
+static inline void prefetch_l1(const void* p) {
+#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(_M_X64) || defined(_M_IX86)
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+#elif defined(_M_ARM64)
+  __prefetch(p);
+#endif
+#else
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+static inline void prefetch_l2(const void* p) {
+#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(_M_X64) || defined(_M_IX86)
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+#elif defined(_M_ARM64)
+  __prefetch(p);
+#endif
+#else
+  __builtin_prefetch(p, 0, 2);
+#endif
+}
 
 // Scalar conversions every ISA needs for tails.
 static inline float f16_to_f32(uint16_t h) {
