@@ -32,29 +32,20 @@
 
 namespace vec {
 
-// Read prefetches: the cache line holding p into every cache level (prefetch_l1: wanted soon), or
-// into L2 and beyond (prefetch_l2: wanted after other work). Hints only: any address is allowed.
-// One place for the compiler-specific spelling (MSVC has no __builtin_prefetch).
-static inline void prefetch_l1(const void* p) {
+// Read prefetch of the cache line holding p into cache level kLevel and the ones beyond it: 1 for
+// data wanted soon, 2 for data wanted after other work. A hint: any address is allowed. One place
+// for the compiler's spelling (MSVC has no __builtin_prefetch).
+template <int kLevel>
+static inline void prefetch(const void* p) {
+  static_assert(kLevel == 1 || kLevel == 2, "prefetch into L1 or L2");
 #if defined(_MSC_VER) && !defined(__clang__)
 #if defined(_M_X64) || defined(_M_IX86)
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+  _mm_prefetch(static_cast<const char*>(p), kLevel == 1 ? _MM_HINT_T0 : _MM_HINT_T1);
 #elif defined(_M_ARM64)
   __prefetch(p);
 #endif
 #else
-  __builtin_prefetch(p, 0, 3);
-#endif
-}
-static inline void prefetch_l2(const void* p) {
-#if defined(_MSC_VER) && !defined(__clang__)
-#if defined(_M_X64) || defined(_M_IX86)
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
-#elif defined(_M_ARM64)
-  __prefetch(p);
-#endif
-#else
-  __builtin_prefetch(p, 0, 2);
+  __builtin_prefetch(p, 0, kLevel == 1 ? 3 : 2);
 #endif
 }
 
