@@ -170,6 +170,7 @@ function main(): void {
   const gemmResults: GemmResult[] = [];
   console.log('\nGEMM, F16 weights          n      k      m  simd     GFLOP/s  of peak   per-core  of core   best ms  median ms');
   gemmShapes.forEach(([name, n, k, m], i) => {
+    let first: GemmResult | undefined;
     simd.forEach((v, j) => {
       const t = gemmTimes[i]![j]!;
       const flop = 2 * n * k * m;
@@ -182,18 +183,19 @@ function main(): void {
         ms: t.wall * 1000,
         medianMs: t.median * 1000,
       };
-      const first = j > 0 ? gemmResults[gemmResults.length - j] : undefined;
       gemmResults.push(r);
       const shape = j === 0 ? `${name.padEnd(22)} ${String(n).padStart(6)} ${String(k).padStart(6)} ${String(m).padStart(6)}` : ''.padEnd(43);
       console.log(`${shape}  ${v.padEnd(7)}${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ofPeak).toFixed(0).padStart(5)}%` +
         `   ${r.gflopsPerCore.toFixed(1).padStart(7)}  ${(100 * r.ofCorePeak).toFixed(0).padStart(5)}%` +
         `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
+      first ??= r;
     });
   });
 
   const gemvResults: GemvResult[] = [];
   console.log('\nGEMV, F16 weights, n = 1          k       m  simd        GB/s  of read bw   best ms  median ms');
   gemvShapes.forEach(([name, k, m], i) => {
+    let first: GemvResult | undefined;
     simd.forEach((v, j) => {
       const t = gemvTimes[i]![j]!;
       const bytes = 2 * k * m;
@@ -204,11 +206,11 @@ function main(): void {
         ms: t.wall * 1000,
         medianMs: t.median * 1000,
       };
-      const first = j > 0 ? gemvResults[gemvResults.length - j] : undefined;
       gemvResults.push(r);
       const shape = j === 0 ? `${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}` : ''.padEnd(43);
       console.log(`${shape}  ${v.padEnd(7)}${r.gbps.toFixed(1).padStart(7)}  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%` +
         `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
+      first ??= r;
     });
   });
   console.log(`\n# load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
