@@ -3,10 +3,11 @@
  * 1 KV head × 256 dims, prefix mask over all 266), the vision tower (256 patches × 16 heads × 72
  * dims, full mask) and one decode step (1 query over 266 cached keys).
  *
- *   node --import tsx bench/attention.ts [--simd avx2] [--reps 20]
+ *   node --import tsx bench/attention.ts [--simd avx2,avx512] [--reps 20]
  *
  * GFLOP/s counts 4 flops per (query, visible key, head, dim): 2 for q·k, 2 for p·v. The machine is
- * shared and noisy, so every case is repeated and the best time reported.
+ * shared and noisy, so every case is repeated, one run of each variant in turn per round (the
+ * variants share whatever else the machine does), and the best and the median time reported.
  */
 import { simdVariants, type SimdVariantName } from '../lib/native.js';
 import { attention, type AttentionShape } from '../test/helpers/kernels/ops.js';
@@ -18,8 +19,8 @@ function arg(name: string): string | undefined {
 
 const reps = Number(arg('reps') ?? 20);
 const only = arg('simd');
-const variants = simdVariants()
-  .filter((v) => v.supported && (!only || v.name === only))
+const variants: SimdVariantName[] = simdVariants()
+  .filter((v) => v.supported && (!only || only.split(',').includes(v.name)))
   .map((v) => v.name);
 
 const cases: { name: string; shape: AttentionShape }[] = [
@@ -54,17 +55,25 @@ for (const { name, shape } of cases) {
   const k = random(shape.nKv * shape.nKvHeads * shape.headDim);
   const v = random(shape.nKv * shape.nKvHeads * shape.headDim);
   const work = flops(shape);
-  for (const simd of variants as SimdVariantName[]) {
-    attention(q, k, v, shape, simd);  // warm up
-    // Short calls (decode) run in batches so the timer resolution does not matter.
-    const inner = Math.max(1, Math.round(2e8 / work / (simd === 'scalar' ? 10 : 1)));
-    let best = Infinity;
-    for (let r = 0; r < reps; r++) {
+  // Short calls (decode) run in batches so the timer resolution does not matter.
+  const inner = (simd: SimdVariantName): number => Math.max(1, Math.round(2e8 / work / (simd === 'scalar' ? 10 : 1)));
+  const times = new Map<SimdVariantName, number[]>();
+  for (const simd of variants) {
+    attention(q, k, v, shape, simd); // warm up
+    times.set(simd, []);
+  }
+  for (let r = 0; r < reps; r++) {
+    for (const simd of variants) {
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < inner; i++) attention(q, k, v, shape, simd);
-      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9 / inner);
+      for (let i = 0; i < inner(simd); i++) attention(q, k, v, shape, simd);
+      times.get(simd)!.push(Number(process.hrtime.bigint() - t0) / 1e9 / inner(simd));
     }
-    console.log(`${name.padEnd(52)} ${simd.padEnd(7)} ${(best * 1e3).toFixed(3).padStart(9)} ms ` +
-      `${(work / best / 1e9).toFixed(1).padStart(7)} GFLOP/s`);
+  }
+  for (const simd of variants) {
+    const t = times.get(simd)!.sort((a, b) => a - b);
+    const best = t[0]!, median = t[Math.floor(t.length / 2)]!;
+    console.log(`${name.padEnd(52)} ${simd.padEnd(7)} best ${(best * 1e3).toFixed(3).padStart(8)} ms ` +
+      `${(work / best / 1e9).toFixed(1).padStart(6)} GFLOP/s, median ${(median * 1e3).toFixed(3).padStart(8)} ms ` +
+      `${(work / median / 1e9).toFixed(1).padStart(6)} GFLOP/s`);
   }
 }

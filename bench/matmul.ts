@@ -1,27 +1,30 @@
 /**
  * Matrix kernel benchmark: measures the machine's limits (bench/machine.cc) and, in the same run,
  * GEMM GFLOP/s on PaliGemma's real shapes and GEMV GB/s on the decode shapes, all with F16 weights,
- * printed as absolute figures and as fractions of the measured limits.
+ * printed as absolute figures and as fractions of the measured limits, for each SIMD variant.
  *
- *   node --import tsx bench/matmul.ts [--repeat N] [--simd avx2] [--json out.json]
+ *   node --import tsx bench/matmul.ts [--repeat N] [--simd avx2,avx512] [--json out.json]
  *
- * The kernels run the way the model's layer loops call them: back to back inside native code
- * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run,
- * each GEMM shape runs N times (default 5; GEMV shapes at least 50) and the best and the median run
- * are reported: the machine may be shared, and other processes only ever make a run slower. The
- * load average is printed alongside. Besides wall-clock rates, GEMM also reports GFLOP/s per
- * CPU-second of the process (over all N runs) against one core's peak over its own CPU time — a
- * figure other processes disturb much less.
+ * --simd takes a comma-separated list (default: every variant the CPU supports but scalar). The
+ * kernels run the way the model's layer loops call them: back to back inside native code
+ * (timeMatmul), with no JS call, output allocation or idle pool between runs. After one warm-up run
+ * per variant, each GEMM shape runs N rounds (default 5; GEMV shapes at least 50), each round one
+ * run of every variant in turn, so that the variants share whatever else the machine is doing; the
+ * best and the median run are reported: the machine may be shared, and other processes only ever
+ * make a run slower. The load average is printed alongside. Besides wall-clock rates, GEMM also
+ * reports GFLOP/s per CPU-second of the process (over all N runs) against one core's peak over its
+ * own CPU time — a figure other processes disturb much less — and, with several variants, each
+ * variant's median time against the first's.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { poolSize, timeMatmul, type MatmulArgs } from '../test/helpers/kernels/matmul.js';
-import { simdVariant, type SimdVariantName } from '../lib/native.js';
+import { checkSimdVariant, simdVariants, type SimdVariantName } from '../lib/native.js';
 import { measureMachine, type MachineLimits } from './machine.js';
 
 interface Options {
   repeat: number;
-  simd?: SimdVariantName;
+  simd?: SimdVariantName[];
   json?: string;
 }
 
@@ -30,7 +33,7 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--repeat') o.repeat = Math.max(1, Number(argv[++i]));
-    else if (a === '--simd') o.simd = argv[++i] as SimdVariantName;
+    else if (a === '--simd') o.simd = (argv[++i] ?? '').split(',').map(checkSimdVariant);
     else if (a === '--json') o.json = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
@@ -62,16 +65,31 @@ interface Timing {
   cpu: number;
 }
 
-function timeRuns(kind: 'gemm' | 'gemv', repeat: number, args: MatmulArgs): Timing {
-  timeMatmul(kind, 1, args); // warm-up: page in the weights, grow the scratch buffers
-  const c0 = process.cpuUsage();
-  const ms = Array.from(timeMatmul(kind, repeat, args)).sort((a, b) => a - b);
-  const c = process.cpuUsage(c0);
-  return { wall: ms[0]! / 1000, median: ms[Math.floor(repeat / 2)]! / 1000, cpu: (c.user + c.system) / 1e6 / repeat };
+/**
+ * Times `kind` on each args (one per variant): a warm-up run each (pages in the weights, grows the
+ * scratch buffers), then `repeat` rounds of one run of each in turn.
+ */
+function timeRuns(kind: 'gemm' | 'gemv', repeat: number, variants: MatmulArgs[]): Timing[] {
+  for (const args of variants) timeMatmul(kind, 1, args);
+  const ms = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => 0);
+  for (let r = 0; r < repeat; r++) {
+    variants.forEach((args, v) => {
+      const c0 = process.cpuUsage();
+      ms[v]!.push(timeMatmul(kind, 1, args)[0]!);
+      const c = process.cpuUsage(c0);
+      cpu[v]! += (c.user + c.system) / 1e6;
+    });
+  }
+  return ms.map((runs, v) => {
+    runs.sort((a, b) => a - b);
+    return { wall: runs[0]! / 1000, median: runs[Math.floor(repeat / 2)]! / 1000, cpu: cpu[v]! / repeat };
+  });
 }
 
 interface GemmResult {
   shape: string;
+  simd: SimdVariantName;
   n: number;
   k: number;
   m: number;
@@ -85,6 +103,7 @@ interface GemmResult {
 
 interface GemvResult {
   shape: string;
+  simd: SimdVariantName;
   gbps: number;
   ofBandwidth: number;
   ms: number;
@@ -106,11 +125,16 @@ const gemvShapes: [string, number, number][] = [
   ['output (tied embeddings)', 2048, 257216],
 ];
 
+/** " ×1.23 vs avx2": the first variant's median time over this one's (> 1: this one is faster). */
+function versusFirst(median: number, first: { medianMs: number; simd: string } | undefined): string {
+  return first ? ` ×${(first.medianMs / median).toFixed(2)} vs ${first.simd}` : '';
+}
+
 function main(): void {
   const opts = parseArgs(process.argv.slice(2));
   const threads = poolSize();
-  const simd = opts.simd ?? simdVariant();
-  console.log(`# matmul bench: ${simd}, ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}`);
+  const simd = opts.simd ?? simdVariants().filter((v) => v.supported && v.name !== 'scalar').map((v) => v.name);
+  console.log(`# matmul bench: ${simd.join(', ')}, ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}`);
   console.log(`# load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   // The limits are measured before and after the kernels and the better of the two kept: other
@@ -118,12 +142,13 @@ function main(): void {
   const before = measureMachine(threads);
 
   const gemmTimes = gemmShapes.map(([, n, k, m]) => {
-    const args: MatmulArgs = { x: randomX(n * k), w: randomF16(m * k, n + k + m), wtype: 'f16', n, k, m, simd };
-    return timeRuns('gemm', opts.repeat, args);
+    const x = randomX(n * k), w = randomF16(m * k, n + k + m);
+    return timeRuns('gemm', opts.repeat, simd.map((v) => ({ x, w, wtype: 'f16', n, k, m, simd: v })));
   });
   const gemvTimes = gemvShapes.map(([, k, m]) => {
-    const args: MatmulArgs = { x: randomX(k), w: randomF16(m * k, k + m), wtype: 'f16', n: 1, k, m, simd };
-    return timeRuns('gemv', Math.max(opts.repeat, 50), args); // a few ms each: more runs are cheap
+    const x = randomX(k), w = randomF16(m * k, k + m);
+    // A few ms each: more runs are cheap.
+    return timeRuns('gemv', Math.max(opts.repeat, 50), simd.map((v) => ({ x, w, wtype: 'f16', n: 1, k, m, simd: v })));
   });
 
   const after = measureMachine(threads);
@@ -143,41 +168,50 @@ function main(): void {
     `${machine.readGbps1t.toFixed(1)} (1 thread), best with ${after.readStreams ?? '?'} streams per thread`);
 
   const gemmResults: GemmResult[] = [];
-  console.log('\nGEMM, F16 weights          n      k      m    GFLOP/s  of peak   per-core  of core   best ms  median ms');
+  console.log('\nGEMM, F16 weights          n      k      m  simd     GFLOP/s  of peak   per-core  of core   best ms  median ms');
   gemmShapes.forEach(([name, n, k, m], i) => {
-    const t = gemmTimes[i]!;
-    const flop = 2 * n * k * m;
-    const r: GemmResult = {
-      shape: name, n, k, m,
-      gflops: flop / t.wall / 1e9,
-      ofPeak: flop / t.wall / 1e9 / machine.fmaGflops,
-      gflopsPerCore: flop / t.cpu / 1e9,
-      ofCorePeak: flop / t.cpu / 1e9 / machine.fmaGflopsCoreCpu,
-      ms: t.wall * 1000,
-      medianMs: t.median * 1000,
-    };
-    gemmResults.push(r);
-    console.log(`${name.padEnd(22)} ${String(n).padStart(6)} ${String(k).padStart(6)} ${String(m).padStart(6)}` +
-      `   ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ofPeak).toFixed(0).padStart(5)}%` +
-      `   ${r.gflopsPerCore.toFixed(1).padStart(7)}  ${(100 * r.ofCorePeak).toFixed(0).padStart(5)}%` +
-      `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}`);
+    let first: GemmResult | undefined;
+    simd.forEach((v, j) => {
+      const t = gemmTimes[i]![j]!;
+      const flop = 2 * n * k * m;
+      const r: GemmResult = {
+        shape: name, simd: v, n, k, m,
+        gflops: flop / t.wall / 1e9,
+        ofPeak: flop / t.wall / 1e9 / machine.fmaGflops,
+        gflopsPerCore: flop / t.cpu / 1e9,
+        ofCorePeak: flop / t.cpu / 1e9 / machine.fmaGflopsCoreCpu,
+        ms: t.wall * 1000,
+        medianMs: t.median * 1000,
+      };
+      gemmResults.push(r);
+      const shape = j === 0 ? `${name.padEnd(22)} ${String(n).padStart(6)} ${String(k).padStart(6)} ${String(m).padStart(6)}` : ''.padEnd(43);
+      console.log(`${shape}  ${v.padEnd(7)}${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ofPeak).toFixed(0).padStart(5)}%` +
+        `   ${r.gflopsPerCore.toFixed(1).padStart(7)}  ${(100 * r.ofCorePeak).toFixed(0).padStart(5)}%` +
+        `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
+      first ??= r;
+    });
   });
 
   const gemvResults: GemvResult[] = [];
-  console.log('\nGEMV, F16 weights, n = 1          k       m     GB/s  of read bw   best ms  median ms');
+  console.log('\nGEMV, F16 weights, n = 1          k       m  simd        GB/s  of read bw   best ms  median ms');
   gemvShapes.forEach(([name, k, m], i) => {
-    const t = gemvTimes[i]!;
-    const bytes = 2 * k * m;
-    const r: GemvResult = {
-      shape: name,
-      gbps: bytes / t.wall / 1e9,
-      ofBandwidth: bytes / t.wall / 1e9 / machine.readGbps,
-      ms: t.wall * 1000,
-      medianMs: t.median * 1000,
-    };
-    gemvResults.push(r);
-    console.log(`${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}  ${r.gbps.toFixed(1).padStart(7)}` +
-      `  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}`);
+    let first: GemvResult | undefined;
+    simd.forEach((v, j) => {
+      const t = gemvTimes[i]![j]!;
+      const bytes = 2 * k * m;
+      const r: GemvResult = {
+        shape: name, simd: v,
+        gbps: bytes / t.wall / 1e9,
+        ofBandwidth: bytes / t.wall / 1e9 / machine.readGbps,
+        ms: t.wall * 1000,
+        medianMs: t.median * 1000,
+      };
+      gemvResults.push(r);
+      const shape = j === 0 ? `${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}` : ''.padEnd(43);
+      console.log(`${shape}  ${v.padEnd(7)}${r.gbps.toFixed(1).padStart(7)}  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%` +
+        `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
+      first ??= r;
+    });
   });
   console.log(`\n# load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 

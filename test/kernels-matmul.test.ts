@@ -160,6 +160,38 @@ describe.each(variants)('matmul kernels, %s variant', (simd) => {
     }
   });
 
+  it('writes every column count across panel edges exactly once, with bias, from one k slice or several', () => {
+    // GEMM's last k slice writes y straight from the micro-kernel's registers: whole vectors, then a
+    // partial one (a lane mask) in the last panel of y. m = 1..65 puts every column count in the last
+    // panel of 8, 16 or 32 columns (the panel widths of the variants); ldy > m leaves a gap after each
+    // row that must stay untouched. k = 40 is one slice, k = 450 three (the last one partial).
+    const random = rng(9);
+    for (const k of [40, 450]) {
+      for (const n of [1, 13, 25]) {
+        const x = randomF32(n * k, random);
+        for (let m = 1; m <= 65; m++) {
+          const w = encodeWeights(randomF32(m * k, random), 'f16');
+          const bias = randomF32(m, random);
+          const ref = referenceMatmul(x, w.values, bias, n, k, m);
+          const ldy = m + 3;
+          const y = gemm({ x, w: w.data, wtype: 'f16', bias, n, k, m, ldy, simd: simd as never });
+          const rows = new Float32Array(n * m);
+          for (let i = 0; i < n; i++) {
+            rows.set(y.subarray(i * ldy, i * ldy + m), i * m);
+            if (i < n - 1 && y.subarray(i * ldy + m, (i + 1) * ldy).some((v) => v !== 0)) {
+              throw new Error(`n=${n} k=${k} m=${m}: the gap after row ${i} was written`);
+            }
+          }
+          const worst = worstRatio(rows, ref.y, bound(ref, k));
+          if (worst.ratio > 1) {
+            throw new Error(`n=${n} k=${k} m=${m}: y[${Math.floor(worst.index / m)}, ${worst.index % m}] off by ` +
+              `${worst.ratio.toFixed(2)}x the bound`);
+          }
+        }
+      }
+    }
+  });
+
   it('converts every F16 and BF16 bit pattern exactly, in vector bodies and in tails', () => {
     // x = identity: y[i, j] = w[j, i] + 15 exact zeros, so every output must equal one stored weight
     // bit for bit. k = 16 runs the vector conversion (8 or 16 lanes); k = 1 the scalar tail path,

@@ -26,8 +26,28 @@
 #elif defined(PG_ISA_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #endif
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>  // _mm_prefetch (x86), __prefetch (ARM64)
+#endif
 
 namespace vec {
+
+// Read prefetch of the cache line holding p into cache level kLevel and the ones beyond it: 1 for
+// data wanted soon, 2 for data wanted after other work. A hint: any address is allowed. One place
+// for the compiler's spelling (MSVC has no __builtin_prefetch).
+template <int kLevel>
+static inline void prefetch(const void* p) {
+  static_assert(kLevel == 1 || kLevel == 2, "prefetch into L1 or L2");
+#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(_M_X64) || defined(_M_IX86)
+  _mm_prefetch(static_cast<const char*>(p), kLevel == 1 ? _MM_HINT_T0 : _MM_HINT_T1);
+#elif defined(_M_ARM64)
+  __prefetch(p);
+#endif
+#else
+  __builtin_prefetch(p, 0, kLevel == 1 ? 3 : 2);
+#endif
+}
 
 // Scalar conversions every ISA needs for tails.
 static inline float f16_to_f32(uint16_t h) {
