@@ -29,8 +29,19 @@
 
 namespace pg {
 
-// ggml type ids (ggml.h's enum ggml_type) of the weight types the kernels read.
-enum DType : int32_t { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 30 };
+// ggml type ids (ggml.h's enum ggml_type) of the weight types the kernels read, and DT_Q8_K, which
+// only activations take (the partner of the 256-element types).
+enum DType : int32_t {
+  DT_F32 = 0,
+  DT_F16 = 1,
+  DT_Q4_0 = 2,
+  DT_Q5_0 = 6,
+  DT_Q8_0 = 8,
+  DT_Q4_K = 12,
+  DT_Q6_K = 14,
+  DT_Q8_K = 15,
+  DT_BF16 = 30,
+};
 
 struct WeightType {
   DType id;
@@ -41,10 +52,17 @@ struct WeightType {
   DType activation;      // what activations are converted to for the dot products with this type
 };
 
+// The quantized types are llama.cpp's block layouts (native/quant/quantize.h); their blocks are read
+// with unaligned vector loads and 16-bit scale loads, so 2-byte alignment is all they need.
 static constexpr WeightType kWeightTypes[] = {
     {DT_F32, "F32", 1, 4, 4, DT_F32},
     {DT_F16, "F16", 1, 2, 2, DT_F32},
     {DT_BF16, "BF16", 1, 2, 2, DT_F32},
+    {DT_Q8_0, "Q8_0", 32, 34, 2, DT_Q8_0},
+    {DT_Q4_0, "Q4_0", 32, 18, 2, DT_Q8_0},
+    {DT_Q5_0, "Q5_0", 32, 22, 2, DT_Q8_0},
+    {DT_Q4_K, "Q4_K", 256, 144, 2, DT_Q8_K},
+    {DT_Q6_K, "Q6_K", 256, 210, 2, DT_Q8_K},
 };
 
 constexpr size_t kWeightTypeCount = sizeof(kWeightTypes) / sizeof(kWeightTypes[0]);
@@ -63,7 +81,7 @@ static constexpr const WeightType* find_weight_type(int64_t id) {
   return i < kWeightTypeCount ? &kWeightTypes[i] : nullptr;
 }
 
-// The row of a type the table has (every DType has one).
+// The row of a weight type the table has (every DType but the activation-only DT_Q8_K).
 static constexpr const WeightType& weight_type(DType id) { return kWeightTypes[weight_type_index(id)]; }
 
 // Bytes of `n` elements of type `t`; n must be a multiple of t.block.
