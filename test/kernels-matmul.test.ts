@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GGML_TYPES } from '../lib/gguf/ggml-types.js';
+import { KERNEL_WEIGHT_TYPES } from '../lib/model/arch/table.js';
 import { simdVariants } from '../lib/native.js';
 import {
   gemm,
@@ -338,6 +340,21 @@ describe('matmul argument errors', () => {
     for (const v of simdVariants().filter((v) => !v.supported)) {
       expect(() => gemm({ ...ok, simd: v.name })).toThrow(/which this CPU does not have/);
     }
+  });
+
+  it('runs exactly the weight types the model files may hold (KERNEL_WEIGHT_TYPES, lib/model/arch/table.ts)', () => {
+    const runnable = Object.values(GGML_TYPES).filter((t) => {
+      const k = t.blockSize;
+      const w = t.blockSize === 1 ? (t.typeSize === 4 ? new Float32Array(1) : new Uint16Array(1)) : new Uint8Array(t.typeSize);
+      try {
+        gemm({ x: new Float32Array(k), w, wtype: t.name.toLowerCase() as WeightType, n: 1, k, m: 1 });
+        return true;
+      } catch (err) {
+        expect((err as Error).message).toMatch(/wtype must be/);
+        return false;
+      }
+    });
+    expect(runnable.map((t) => t.name).sort()).toEqual([...KERNEL_WEIGHT_TYPES].sort());
   });
 
   it('timeMatmul (the benchmarks\' back-to-back timer) validates the same arguments and times every run', () => {

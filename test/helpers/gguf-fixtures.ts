@@ -72,10 +72,11 @@ export function plausiblePaliGemmaVocab(): GGUFVocab {
 /**
  * The metadata and tensor table of the published paligemma-3b-mix-224 text GGUF, with no tensor data
  * (written out it is a ~5.0e9-byte sparse file). Note the published file has no
- * `tokenizer.ggml.add_space_prefix` key. `vocab` replaces the made-up vocabulary.
+ * `tokenizer.ggml.add_space_prefix` key. `vocab` replaces the made-up vocabulary; `shape` changes
+ * dimensions (a vocabulary of another size must then be given too).
  */
-export function paligemmaTextModelLayout(options: { vocab?: GGUFVocab } = {}): GGUFWriteInput {
-  const { hidden, blocks, ffn, heads, kvHeads, headDim, contextLength, vocabSize } = PALIGEMMA_TEXT;
+export function paligemmaTextModelLayout(options: { vocab?: GGUFVocab; shape?: Partial<typeof PALIGEMMA_TEXT> } = {}): GGUFWriteInput {
+  const { hidden, blocks, ffn, heads, kvHeads, headDim, contextLength, vocabSize } = { ...PALIGEMMA_TEXT, ...options.shape };
   const vocab = options.vocab ?? plausiblePaliGemmaVocab();
   const u32 = (value: number): GGUFValue => ({ type: 'u32', value });
   const metadata = new Map<string, GGUFValue>([
