@@ -17,10 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { QUANT_MIXES, type QuantMix } from '../lib/quant/plan.js';
-import { quantizeModel } from '../lib/quant/quantize.js';
 import { promptTokens } from './child.js';
 import { ensureNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from './llama.js';
-import { benchCacheDir, ensureModelFiles } from './model-files.js';
+import { benchCacheDir, ensureModelFiles, ensureQuantizedFile, type QuantizedFile } from './model-files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RESULT_FILE = path.join(here, 'quant-llama-tokens.json');
@@ -37,23 +36,6 @@ function parseOptions(argv: string[]): { types: QuantMix[]; steps: number; threa
   const types = (get('types') ?? 'q8_0,q4_k_m').split(',') as QuantMix[];
   for (const t of types) if (!QUANT_MIXES.includes(t)) throw new Error(`--types: unknown type ${t} (${QUANT_MIXES.join(', ')})`);
   return { types, steps: Number(get('steps') ?? 16), threads: Number(get('threads') ?? 2) };
-}
-
-/** Quantizes the text model once per type into the cache; returns path, seconds and size. */
-async function quantized(source: string, type: QuantMix): Promise<{ file: string; seconds?: number; bytes: number }> {
-  const file = source.replace(/-f16\.(r\d+)\.gguf$/, `-${type}.$1.gguf`);
-  if (fs.existsSync(file) && fs.statSync(file).mtimeMs > fs.statSync(source).mtimeMs) return { file, bytes: fs.statSync(file).size };
-  log(`quantizing ${path.basename(source)} -> ${path.basename(file)}`);
-  let last = 0;
-  const t0 = performance.now();
-  const r = await quantizeModel(source, file, {
-    type,
-    onProgress: (p) => {
-      const pct = Math.floor((100 * p.bytesDone) / p.bytesTotal);
-      if (pct >= last + 10) log(`  ${(last = pct)}%  ${p.tensor}`);
-    },
-  });
-  return { file, seconds: (performance.now() - t0) / 1000, bytes: r.bytesOut };
 }
 
 /** The part of node-llama-cpp's API used here (no types: it is not a dependency). */
@@ -105,8 +87,8 @@ async function main(): Promise<void> {
   const llamaPackage = await ensureNodeLlamaCpp(cache, log);
   if ('error' in llamaPackage) throw new Error(llamaPackage.error);
   const { moduleDir } = llamaPackage;
-  const made: Record<string, { file: string; seconds?: number; bytes: number }> = {};
-  for (const type of options.types) made[type] = await quantized(files.text, type);
+  const made: Record<string, QuantizedFile> = {};
+  for (const type of options.types) made[type] = await ensureQuantizedFile(files.text, type, log);
 
   const { getLlama } = (await import(pathToFileURL(path.join(moduleDir, 'dist', 'index.js')).href)) as {
     getLlama(o: { gpu: false; build: 'never'; logLevel: string; progressLogs: boolean }): Promise<Llama>;

@@ -29,12 +29,13 @@ import {
   rng,
   worstRatio,
   type Reference,
+  type WeightType as FloatWeightType,
   type Weights,
 } from './helpers/reference.js';
 import { adversarialBlocks, QUANT_TYPES, quantizeRows, referenceDequantize, type QuantTypeName } from './helpers/quant-ref.js';
 
 const variants = simdVariants().filter((v) => v.supported).map((v) => v.name);
-const weightTypes: WeightType[] = ['f32', 'f16', 'bf16'];
+const weightTypes: FloatWeightType[] = ['f32', 'f16', 'bf16'];
 
 // Tolerance for every matmul-like result: the kernels sum k float32 products (blocked, FMA or not)
 // plus a bias, so |y − exact| ≤ γ(k+2)·(Σ|x·w| + |bias|) (see test/helpers/reference.ts). Inputs
@@ -59,7 +60,7 @@ interface Case {
 const caseCache = new Map<string, Case>();
 
 /** Random inputs for one shape and weight type, with their float64 reference (cached across variants). */
-function makeCase(n: number, k: number, m: number, wtype: WeightType, withBias: boolean): Case {
+function makeCase(n: number, k: number, m: number, wtype: FloatWeightType, withBias: boolean): Case {
   const key = `${n},${k},${m},${wtype},${withBias}`;
   const cached = caseCache.get(key);
   if (cached) return cached;

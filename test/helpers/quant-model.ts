@@ -11,13 +11,13 @@ import { locateModelFiles } from '../../lib/model/files.js';
 import { textSpec, visionSpec } from '../../lib/model/native-spec.js';
 import { seededRandom } from '../../lib/model/sampling.js';
 import { loadTestAddon, native, type NativeModel } from '../../lib/native.js';
-import { paligemmaTextModelLayout, PALIGEMMA_TEXT, TOKEN_TYPE, tensorBytes } from './gguf-fixtures.js';
+import { paligemmaTextModelLayout, TOKEN_TYPE, tensorBytes, type TextShape } from './gguf-fixtures.js';
 
 /**
  * Writes a text GGUF of the published layout with other dimensions, F32 weights N(0, 0.05²) (norm
  * scales 1) and a vocabulary of placeholder pieces.
  */
-export async function writeRandomTextModel(file: string, shape: Partial<typeof PALIGEMMA_TEXT> & { vocabSize: number }, seed: number): Promise<void> {
+export async function writeRandomTextModel(file: string, shape: Partial<TextShape> & { vocabSize: number }, seed: number): Promise<void> {
   const tokens = Array.from({ length: shape.vocabSize }, (_, i) => ['<pad>', '<eos>', '<bos>', '<unk>'][i] ?? `t${i}`);
   const vocab = { tokens, scores: new Float32Array(tokens.length), tokenTypes: new Int32Array(tokens.length).fill(TOKEN_TYPE.normal) };
   const layout = paligemmaTextModelLayout({ vocab, shape });
