@@ -6,17 +6,21 @@
 // a block of 32 or 256 elements with its scales (llama.cpp's layouts, e.g. Q8_0: an F16 scale and 32
 // int8 values, 34 bytes).
 //
-// Adding a weight type (say Q8_0):
+// Adding a weight type:
 //   1. its ggml id in DType, and a row in kWeightTypes below: block size in elements, bytes per block,
 //      the alignment its loads need, and the type the activations are converted to for its dot
 //      products (`activation`: F32 for the float types, which multiply F32 activations as they are;
 //      Q8_0 for 32-element blocks and Q8_K for 256-element blocks, quantized on the fly per block);
 //   2. a row in every variant's kernel rows (kTypeKernels in native/kernels/impl/matmul.inc, compiled
 //      once per ISA, checked against this table at compile time): how to widen a row to F32 (embedding
-//      lookups, the reference) and the GEMM and GEMV that read its blocks, written against vec.h like
-//      the float kernels; the scalar variant's row is the reference the SIMD rows are tested against;
+//      lookups, the reference) and the GEMM and GEMV that read its blocks. A float type instantiates
+//      the float algorithm of matmul.inc over a loader of its elements; a quantized type is a
+//      quant_type_kernels<> row (impl/quant_rows.inc) reaching its GEMM and GEMV in quant_dot.h's
+//      kQuantTypes and impl/quant_matmul.inc (its block decoder and dot in impl/quant_dot.inc). The
+//      scalar variant's row is the reference the SIMD rows are tested against;
 //   3. its lowercase name in WeightTypeName (lib/native.ts), which the kernel bindings of the test
-//      addon accept, so the kernel tests (test/kernels-matmul.test.ts) run it on every variant.
+//      addon accept, so the kernel tests (test/kernels-matmul.test.ts) run it on every variant, and its
+//      ggml name in KERNEL_WEIGHT_TYPES (lib/model/arch/table.ts), the types model files may hold.
 // The loader (native/model/load.cc) then accepts the type for any `weight` tensor, and the model loops
 // reach its kernels through matmul() (native/model/weights.h) without a change.
 //
