@@ -18,8 +18,8 @@
     "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } },
     "conditions": [
       # Every target is built on every architecture: off x64 the AVX kernel libraries are empty
-      # (their sources need x86 intrinsics), as the NEON one is off arm64.
-      ["target_arch!='x64'", { "sources/": [["exclude", "native/kernels/avx(2|512)/"]] }]
+      # (their sources need x86 intrinsics), as the NEON ones are off arm64.
+      ["target_arch!='x64'", { "sources/": [["exclude", "native/kernels/avx[^/]*/"]] }]
     ]
   },
   "targets": [
@@ -56,41 +56,75 @@
         "native/model/mapped_file.cc",
         "native/bind_quant.cc",
         "native/quant/quantize.cc",
+        "native/kernels/quant_dot_select.cc",
         "native/kernels/scalar/table.cc",
         "native/kernels/scalar/matmul.cc",
-        "native/kernels/scalar/ops.cc"
+        "native/kernels/scalar/ops.cc",
+        "native/kernels/scalar/quant_dot.cc"
       ],
       "cflags_cc": ["-fPIC"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "export_dependent_settings": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "conditions": [
         ["OS!='win'", { "link_settings": { "libraries": ["-lpthread"] } }],
-        ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512"] }],
-        ["target_arch=='arm64'", { "dependencies": ["kernels_neon"] }]
+        ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512", "kernels_avx512vnni"] }],
+        ["target_arch=='arm64'", { "dependencies": ["kernels_neon", "kernels_neon_dotprod"] }]
       ]
     },
     {
       "target_name": "kernels_avx2",
       "type": "static_library",
-      "sources": ["native/kernels/avx2/table.cc", "native/kernels/avx2/matmul.cc", "native/kernels/avx2/ops.cc"],
+      "sources": [
+        "native/kernels/avx2/table.cc", "native/kernels/avx2/matmul.cc", "native/kernels/avx2/ops.cc",
+        "native/kernels/avx2/quant_dot.cc"
+      ],
       "cflags_cc": ["-fPIC", "-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
     },
     {
       "target_name": "kernels_avx512",
       "type": "static_library",
-      "sources": ["native/kernels/avx512/table.cc", "native/kernels/avx512/matmul.cc", "native/kernels/avx512/ops.cc"],
+      "sources": [
+        "native/kernels/avx512/table.cc", "native/kernels/avx512/matmul.cc", "native/kernels/avx512/ops.cc",
+        "native/kernels/avx512/quant_dot.cc"
+      ],
       "cflags_cc": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": {
         "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"]
       }
     },
-    # Linked on arm64 only; elsewhere its sources compile to nothing (#if __aarch64__).
+    # The AVX-512 quantized kernels with vpdpbusd, used where the CPU has AVX512-VNNI.
+    {
+      "target_name": "kernels_avx512vnni",
+      "type": "static_library",
+      "sources": ["native/kernels/avx512vnni/quant_dot.cc"],
+      "cflags_cc": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"]
+      }
+    },
+    # Linked on arm64 only; elsewhere their sources compile to nothing (#if __aarch64__).
     {
       "target_name": "kernels_neon",
       "type": "static_library",
-      "sources": ["native/kernels/neon/table.cc", "native/kernels/neon/matmul.cc", "native/kernels/neon/ops.cc"],
+      "sources": [
+        "native/kernels/neon/table.cc", "native/kernels/neon/matmul.cc", "native/kernels/neon/ops.cc",
+        "native/kernels/neon/quant_dot.cc"
+      ],
       "cflags_cc": ["-fPIC"]
+    },
+    # The NEON quantized kernels with vdotq_s32, used where the CPU has the dot-product extension.
+    {
+      "target_name": "kernels_neon_dotprod",
+      "type": "static_library",
+      "sources": ["native/kernels/neon_dotprod/quant_dot.cc"],
+      "cflags_cc": ["-fPIC"],
+      "conditions": [
+        ["target_arch=='arm64'", {
+          "cflags_cc": ["-march=armv8.2-a+dotprod"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-march=armv8.2-a+dotprod"] }
+        }]
+      ]
     }
   ]
 }

@@ -21,6 +21,8 @@ import { projectorMetadata } from '../lib/convert/convert.js';
 import { projectorTensorPlan } from '../lib/convert/tensors.js';
 import { readGGUF } from '../lib/gguf/reader.js';
 import { seededRandom } from '../lib/model/sampling.js';
+import type { QuantMix } from '../lib/quant/plan.js';
+import { quantizeModel } from '../lib/quant/quantize.js';
 import { writeGGUF } from '../lib/gguf/writer.js';
 import type { GGUFFile, GGUFTensorInput, GGUFWriteInput } from '../lib/gguf/types.js';
 import { paligemmaTextModelLayout } from '../test/helpers/gguf-fixtures.js';
@@ -244,6 +246,35 @@ export async function ensureModelFiles(
   }
   if (!fs.existsSync(files.image)) await writeImage(files.image);
   return { ...files, textBytes: fs.statSync(files.text).size, projectorBytes: fs.statSync(files.projector).size };
+}
+
+/** A quantized copy of a bench file made by `paligemma quantize`, and how long making it took (when it was made now). */
+export interface QuantizedFile {
+  file: string;
+  bytes: number;
+  seconds?: number;
+}
+
+/**
+ * `source` (an F16 bench file, `…-f16.<generation>.gguf`) quantized with `mix`, made once into the same
+ * directory (`…-<mix>.<generation>.gguf`) and remade when older than its source. A projector gets Q8_0
+ * whatever the mix (lib/quant/plan.ts), so pass `q8_0` for it.
+ */
+export async function ensureQuantizedFile(source: string, mix: QuantMix, log: (line: string) => void): Promise<QuantizedFile> {
+  const file = source.replace(/-f16\.(r\d+)\.gguf$/, `-${mix}.$1.gguf`);
+  if (file === source) throw new Error(`bench: ${source} is not an F16 bench file`);
+  if (fs.existsSync(file) && fs.statSync(file).mtimeMs > fs.statSync(source).mtimeMs) return { file, bytes: fs.statSync(file).size };
+  log(`  quantizing ${path.basename(source)} -> ${path.basename(file)}`);
+  let last = 0;
+  const t0 = performance.now();
+  const r = await quantizeModel(source, file, {
+    type: mix,
+    onProgress: (p) => {
+      const pct = Math.floor((100 * p.bytesDone) / p.bytesTotal);
+      if (pct >= last + 10) log(`    ${(last = pct)}%  ${p.tensor}`);
+    },
+  });
+  return { file, seconds: (performance.now() - t0) / 1000, bytes: r.bytesOut };
 }
 
 // `node --import tsx bench/model-files.ts` generates (or checks) the files and prints their paths.

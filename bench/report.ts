@@ -109,6 +109,8 @@ export interface RunConfig {
   describeTokens: number;
   describePrompt: string;
   only?: 'ours' | 'llama';
+  /** The weight type of the files (F16 unless `--quant` ran a quantized copy). */
+  weights?: string;
 }
 
 /** The machine's limits for this run: the best of the probes taken before and after the trials. */
@@ -316,7 +318,7 @@ export function formatSummary(r: BenchReport): string {
   out.push(`llama.cpp: ${r.llama.available ? `node-llama-cpp@${r.llama.version}, CPU backend ${r.llama.cpuBackend ?? '?'}` : `not run (${r.llama.error ?? 'skipped'})`}`);
   out.push(`ours: SIMD ${r.ours.simd ?? '?'}, ${r.ours.threads ?? '?'} threads${r.ours.addon ? `, addon ${r.ours.addon}` : ''}`);
   out.push('');
-  out.push(`text model (${(r.files.textBytes / 1e9).toFixed(2)} GB, F16), ${r.config.promptTokens}-token prompt, ${r.config.decodeTokens} decode steps — min / median`);
+  out.push(`text model (${(r.files.textBytes / 1e9).toFixed(2)} GB, ${r.config.weights ?? 'F16'}), ${r.config.promptTokens}-token prompt, ${r.config.decodeTokens} decode steps — min / median`);
   const rows = [['', 'ours', 'llama.cpp', 'ours / llama (best / median)']];
   rows.push(['load (warm page cache)', minMed(s.ours.loadMs, 'ms'), minMed(s.llama.loadMs, 'ms'), pair(d['ratio.loadMs'], '×')]);
   rows.push(['first call after load', minMed(s.ours.firstCallMs, 'ms'), minMed(s.llama.firstCallMs, 'ms'), '']);

@@ -2,6 +2,7 @@
  * `npm run bench`: our engine against llama.cpp on the same random-weight, real-shape PaliGemma files.
  *
  *   npm run bench -- [--trials N] [--only ours|llama] [--skip-generate-check] [--threads N] [--budget-minutes M]
+ *                    [--quant q8_0,q4_k_m]
  *
  * 1. Makes the model files once in the cache dir ($PALIGEMMA_BENCH_CACHE, default ~/.cache/paligemma-bench;
  *    bench/model-files.ts) and installs node-llama-cpp there on first use (bench/llama.ts).
@@ -11,8 +12,12 @@
  * 4. Prints min/median per metric, ratios, fractions of the limits and the issue's targets, and writes
  *    the JSON report to bench/results/<date>.json.
  *
- * A trial that would not fit in the time budget (default 28 minutes for the whole run) is skipped
- * and listed as such; a child that hangs is killed after 10 minutes.
+ * With --quant, the text model and the projector are also quantized with each mix (once, into the cache;
+ * bench/model-files.ts) and the whole run is repeated on each: one report per weight type, then the
+ * types side by side with issue 13's targets (bench/quant-report.ts).
+ *
+ * A trial that would not fit in the time budget (default 28 minutes per weight type) is skipped and
+ * listed as such; a child that hangs is killed after 10 minutes.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,8 +28,10 @@ import { fileURLToPath } from 'node:url';
 import { runChild } from './child.js';
 import { ensureNodeLlamaCpp, NODE_LLAMA_CPP_VERSION, type LlamaInput, type LlamaResult } from './llama.js';
 import { measureMachine, type MachineLimits } from './machine.js';
-import { benchCacheDir, ensureModelFiles, type BenchModelFiles } from './model-files.js';
+import { QUANT_MIXES, type QuantMix } from '../lib/quant/plan.js';
+import { benchCacheDir, ensureModelFiles, ensureQuantizedFile, type BenchModelFiles } from './model-files.js';
 import type { OursInput, OursResult } from './ours.js';
+import { compareQuantRuns, formatQuantComparison, type WeightRun } from './quant-report.js';
 import { buildReport, formatSummary, limitsOf, writeReport, type RunConfig, type Trial } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -37,11 +44,13 @@ interface Options {
   threads: number;
   only?: Engine;
   checkFiles: boolean;
+  /** Per weight type. */
   budgetMs: number;
+  quant: QuantMix[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { trials: 3, threads: 2, checkFiles: true, budgetMs: 28 * 60_000 };
+  const o: Options = { trials: 3, threads: 2, checkFiles: true, budgetMs: 28 * 60_000, quant: [] };
   const count = (flag: string, value: string | undefined) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
@@ -53,6 +62,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--threads') o.threads = count(a, argv[++i]);
     else if (a === '--budget-minutes') o.budgetMs = count(a, argv[++i]) * 60_000;
     else if (a === '--skip-generate-check') o.checkFiles = false;
+    else if (a === '--quant') {
+      o.quant = (argv[++i] ?? '').split(',') as QuantMix[];
+      for (const m of o.quant) if (!QUANT_MIXES.includes(m)) throw new Error(`--quant takes a comma-separated list of ${QUANT_MIXES.join(', ')}, got ${m}`);
+    }
     else if (a === '--only') {
       const e = argv[++i];
       if (e !== 'ours' && e !== 'llama') throw new Error(`--only takes ours or llama, got ${e}`);
@@ -117,6 +130,54 @@ async function main(): Promise<void> {
     describePrompt: 'caption en',
     only: options.only,
   };
+
+  // The weight types: F16, then each quantization mix (its projector: Q8_0 whatever the mix).
+  const weightFiles: { weights: string; files: BenchModelFiles }[] = [{ weights: 'f16', files }];
+  for (const mix of options.quant) {
+    const text = await ensureQuantizedFile(files.text, mix, log);
+    const projector = await ensureQuantizedFile(files.projector, 'q8_0', log);
+    weightFiles.push({ weights: mix, files: { ...files, text: text.file, textBytes: text.bytes, projector: projector.file, projectorBytes: projector.bytes } });
+  }
+
+  const runs: WeightRun[] = [];
+  for (const { weights, files: f } of weightFiles) {
+    const budget = { started: performance.now(), ms: options.budgetMs };
+    const { trials, skipped } = await runTrials(f, runnable, llamaModuleDir, config, options, budget);
+    log('measuring the machine again');
+    probes.push(measureMachine(options.threads));
+    const oursResult = trials.find((t) => t.engine === 'ours' && t.result)?.result as OursResult | undefined;
+    const llamaResult = trials.find((t) => t.engine === 'llama' && t.result)?.result as LlamaResult | undefined;
+    const report = buildReport({
+      date: new Date().toISOString(),
+      host: { cpu: cpuModel(), cores: os.cpus().length, memoryGb: os.totalmem() / 1e9, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+      config: { ...config, weights: weights.toUpperCase() },
+      files: { text: f.text, textBytes: f.textBytes, projector: f.projector, projectorBytes: f.projectorBytes, image: f.image },
+      llama: { version: NODE_LLAMA_CPP_VERSION, available: llamaModuleDir !== undefined, error: llamaError, cpuBackend: llamaResult?.cpuBackend },
+      ours: { simd: oursResult?.simd, threads: oursResult?.threads, addon: process.env.PALIGEMMA_ADDON },
+      limits: limitsOf(probes),
+      trials,
+      skipped,
+      wallSeconds: (performance.now() - budget.started) / 1000,
+    });
+    const file = writeReport(path.join(here, 'results'), report);
+    console.log(formatSummary(report));
+    console.log(`\nJSON report: ${path.relative(process.cwd(), file)} (${(report.wallSeconds / 60).toFixed(1)} min)\n`);
+    runs.push({ weights, report });
+  }
+  if (runs.length > 1) {
+    const comparison = compareQuantRuns(runs);
+    console.log(formatQuantComparison(comparison));
+    const file = path.join(here, 'results', `${runs[0]!.report.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-quant.json`);
+    fs.writeFileSync(file, JSON.stringify({ weights: runs.map((r) => r.weights), comparison }, null, 2) + '\n');
+    console.log(`\nJSON comparison: ${path.relative(process.cwd(), file)} (whole run ${((performance.now() - started) / 60_000).toFixed(1)} min)`);
+  }
+}
+
+/** The trials of one weight type's files, engines alternating, within the time budget. */
+async function runTrials(
+  files: BenchModelFiles, runnable: Engine[], llamaModuleDir: string | undefined, config: RunConfig, options: Options,
+  budget: { started: number; ms: number },
+): Promise<{ trials: Trial[]; skipped: string[] }> {
   const oursInput: OursInput = {
     model: files.text, projector: files.projector, image: files.image, threads: options.threads,
     promptTokens: config.promptTokens, decodeTokens: config.decodeTokens, describeTokens: config.describeTokens,
@@ -126,7 +187,6 @@ async function main(): Promise<void> {
     model: files.text, moduleDir: llamaModuleDir, threads: options.threads,
     promptTokens: config.promptTokens, decodeTokens: config.decodeTokens,
   };
-
   const trials: Trial[] = [];
   const skipped: string[] = [];
   const longest: Partial<Record<Engine, number>> = {};
@@ -135,16 +195,16 @@ async function main(): Promise<void> {
     // Alternate which engine goes first, so neither always runs right after the other.
     const order = trial % 2 === 1 ? runnable : [...runnable].reverse();
     for (const engine of order) {
-      const elapsed = performance.now() - started;
+      const elapsed = performance.now() - budget.started;
       const expected = longest[engine] ?? 0;
-      if (elapsed + expected + probeReserveMs > options.budgetMs) {
+      if (elapsed + expected + probeReserveMs > budget.ms) {
         skipped.push(`${engine} trial ${trial}`);
         continue;
       }
       const warmMs = warmPageCache(engine === 'ours' ? [files.text, files.projector] : [files.text]);
       const readGbpsBefore = measureMachine(options.threads, 256).readGbps;
-      log(`${engine} trial ${trial}/${options.trials} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, read probe ${readGbpsBefore.toFixed(1)} GB/s, load average ${os.loadavg()[0]!.toFixed(2)})`);
-      const timeout = Math.min(CHILD_TIMEOUT_MS, Math.max(60_000, options.budgetMs - elapsed - probeReserveMs));
+      log(`${engine} trial ${trial}/${options.trials}, ${path.basename(files.text)} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, read probe ${readGbpsBefore.toFixed(1)} GB/s, load average ${os.loadavg()[0]!.toFixed(2)})`);
+      const timeout = Math.min(CHILD_TIMEOUT_MS, Math.max(60_000, budget.ms - elapsed - probeReserveMs));
       if (engine === 'ours') {
         const run = await runChild<OursResult>(path.join(here, 'ours.ts'), oursInput, timeout);
         trials.push({ engine, trial, readGbpsBefore, ...run });
@@ -157,27 +217,7 @@ async function main(): Promise<void> {
       log(last.error ? `  failed: ${last.error}` : `  done in ${(last.wallMs / 1000).toFixed(0)} s; other processes used ${last.otherCores?.toFixed(2)} cores`);
     }
   }
-
-  log('measuring the machine again');
-  probes.push(measureMachine(options.threads));
-
-  const oursResult = trials.find((t) => t.engine === 'ours' && t.result)?.result as OursResult | undefined;
-  const llamaResult = trials.find((t) => t.engine === 'llama' && t.result)?.result as LlamaResult | undefined;
-  const report = buildReport({
-    date: new Date().toISOString(),
-    host: { cpu: cpuModel(), cores: os.cpus().length, memoryGb: os.totalmem() / 1e9, node: process.version, platform: `${os.platform()} ${os.arch()}` },
-    config,
-    files: { text: files.text, textBytes: files.textBytes, projector: files.projector, projectorBytes: files.projectorBytes, image: files.image },
-    llama: { version: NODE_LLAMA_CPP_VERSION, available: llamaModuleDir !== undefined, error: llamaError, cpuBackend: llamaResult?.cpuBackend },
-    ours: { simd: oursResult?.simd, threads: oursResult?.threads, addon: process.env.PALIGEMMA_ADDON },
-    limits: limitsOf(probes),
-    trials,
-    skipped,
-    wallSeconds: (performance.now() - started) / 1000,
-  });
-  const file = writeReport(path.join(here, 'results'), report);
-  console.log(formatSummary(report));
-  console.log(`\nJSON report: ${path.relative(process.cwd(), file)} (whole run ${(report.wallSeconds / 60).toFixed(1)} min)`);
+  return { trials, skipped };
 }
 
 await main();

@@ -50,11 +50,14 @@ export interface NativeRuntime {
   setSimdVariant(name: string): void;
 }
 
-/** How a weight matrix is stored: F32 values, or the raw bits of F16 / BF16 values (native/kernels/weight_types.h). */
-export type WeightTypeName = 'f32' | 'f16' | 'bf16';
+/**
+ * How a weight matrix is stored (native/kernels/weight_types.h): F32 values, the raw bits of F16 / BF16
+ * values, or llama.cpp's quantized blocks (Q8_0, Q4_0, Q5_0: 32 elements; Q4_K, Q6_K: 256).
+ */
+export type WeightTypeName = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k';
 
-/** Weight elements: a Float32Array for 'f32', a Uint16Array of raw bits for 'f16' and 'bf16'. */
-export type WeightData = Float32Array | Uint16Array;
+/** Weight elements: a Float32Array for 'f32', a Uint16Array of raw bits for 'f16' and 'bf16', the blocks' bytes for the quantized types. */
+export type WeightData = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * The arguments of a matrix multiply y[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m]): x is n rows of k

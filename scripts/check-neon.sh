@@ -1,8 +1,8 @@
 #!/bin/sh
 # Compiles the NEON and scalar kernel variants for AArch64 (object files only: they need just the
 # kernel headers, not node), so the arm64 build is checked on an x86 machine. With --run, also builds
-# the quantized-dot test program (test/native/quant-dot-test.cc) statically and runs it under
-# qemu-aarch64, on a CPU with the dot-product extension and on one without (slow: minutes).
+# the quantized-kernel test program (test/native/quant-dot-test.cc: dots, GEMM, GEMV) statically and
+# runs it under qemu-aarch64, on a CPU with the dot-product extension and on one without (slow: minutes).
 #   scripts/check-neon.sh [--run]   (needs aarch64-linux-gnu-g++: apt-get install g++-aarch64-linux-gnu;
 #                                    --run needs qemu-aarch64: apt-get install qemu-user)
 set -eu
@@ -27,7 +27,7 @@ compile() {  # source, extra flags...
   fi
 }
 for src in native/kernels/neon/*.cc native/kernels/scalar/*.cc native/quant/quantize.cc native/cpu/features.cc \
-  native/kernels/quant_dot_select.cc; do
+  native/kernels/quant_dot_select.cc native/threadpool.cc; do
   compile "$src"
 done
 compile native/kernels/neon_dotprod/quant_dot.cc -march=armv8.2-a+dotprod
@@ -39,7 +39,8 @@ if [ "${1:-}" = "--run" ]; then
     exit 2
   fi
   compile test/native/quant-dot-test.cc
-  "$CXX" -static -o "$out/quant-dot-test" "$out"/native_quant_quantize.cc.o "$out"/native_cpu_features.cc.o \
+  "$CXX" -static -pthread -o "$out/quant-dot-test" "$out"/native_quant_quantize.cc.o "$out"/native_cpu_features.cc.o \
+    "$out"/native_threadpool.cc.o \
     "$out"/native_kernels_quant_dot_select.cc.o "$out"/native_kernels_scalar_quant_dot.cc.o \
     "$out"/native_kernels_neon_quant_dot.cc.o "$out"/native_kernels_neon_dotprod_quant_dot.cc.o \
     "$out"/test_native_quant-dot-test.cc.o

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { promptTokens } from '../bench/child.js';
 import { f16Bits } from '../bench/model-files.js';
+import { compareQuantRuns, formatQuantComparison } from '../bench/quant-report.js';
 import { buildReport, limitsOf, stats, textPrefillFlops, visionFlops, type Trial } from '../bench/report.js';
 import type { MachineLimits } from '../bench/machine.js';
 import type { OursResult } from '../bench/ours.js';
@@ -170,5 +171,64 @@ describe('buildReport', () => {
     expect(byName['describe() end to end']).toBe(true); // 5000 ms ≤ 5500
     expect(report.notes.some((n) => n.includes('llama trial 2 failed: stalled'))).toBe(true);
     expect(report.summary.llama.prefillMs?.n).toBe(1);
+  });
+});
+
+describe('compareQuantRuns (npm run bench -- --quant)', () => {
+  const probe: MachineLimits = {
+    threads: 2, lanes: 16, fmaGflops: 100, fmaGflops1t: 50, fmaGflopsCoreCpu: 60, readGbps: 10, readGbps1t: 8, loadBefore: 0,
+  };
+  const run = { wallMs: 1000, loadBefore: 0.1, loadAfter: 0.2, otherCores: 0, stealCores: 0 };
+  /** A run of one weight type: our prefill, decode, vision and describe times, llama.cpp's prefill and decode, file sizes. */
+  const reportOf = (o: { prefill: number; decode: number; vision: number; describe: number; llamaPrefill: number; llamaDecode: number; gb: number }) => {
+    const d = { totalMs: o.describe, preprocessMs: 10, visionMs: o.vision, prefillMs: 1000, decodeMs: 900, decodeMsPerToken: 50, promptTokens: 270, generatedTokens: 20, imageCacheHit: false };
+    const ours: OursResult = {
+      loadMs: 100, firstCallMs: 500, prefillMs: o.prefill, decodeMsPerToken: o.decode, decodeSteps: 32, finiteLogits: true, textRssMb: 1000,
+      textPeakRssMb: 1000, loadWithProjectorMs: 150, describeCold: d, describe: d, peakRssMb: 1.05 * (o.gb + 0.5) * 1000, simd: 'avx512', threads: 2, cpuSeconds: 10,
+    };
+    const llama: LlamaResult = {
+      loadMs: 400, contextMs: 50, firstCallMs: 800, prefillMs: o.llamaPrefill, decodeMsPerToken: o.llamaDecode, decodeSteps: 32, finiteLogits: true,
+      rssMb: 5300, peakRssMb: 5400, cpuSeconds: 20,
+    };
+    return buildReport({
+      date: '2026-01-01T00:00:00.000Z',
+      host: { cpu: 'test', cores: 2, memoryGb: 24, node: 'v20', platform: 'linux x64' },
+      config: { trials: 1, threads: 2, promptTokens: 266, decodeTokens: 32, describeTokens: 20, describePrompt: 'caption en' },
+      files: { text: 't', textBytes: o.gb * 1e9, projector: 'p', projectorBytes: 0.5e9, image: 'i' },
+      llama: { version: '3.21.1', available: true },
+      ours: {},
+      limits: limitsOf([probe]),
+      trials: [{ engine: 'ours', trial: 1, ...run, result: ours }, { engine: 'llama', trial: 1, ...run, result: llama }],
+      skipped: [],
+      wallSeconds: 1,
+    });
+  };
+  const c = compareQuantRuns([
+    { weights: 'f16', report: reportOf({ prefill: 30_000, decode: 600, vision: 10_000, describe: 20_000, llamaPrefill: 40_000, llamaDecode: 700, gb: 5 }) },
+    { weights: 'q8_0', report: reportOf({ prefill: 10_000, decode: 300, vision: 6_000, describe: 11_000, llamaPrefill: 30_000, llamaDecode: 400, gb: 2.5 }) },
+  ]);
+
+  it('compares each type with F16 and with llama.cpp on the same file', () => {
+    const q = c.rows.find((r) => r.weights === 'q8_0')!.figures;
+    expect(q['prefillVsF16']!.median).toBeCloseTo(3, 12);
+    expect(q['prefillVsLlama']!.median).toBeCloseTo(3, 12);
+    expect(q['decodeOverFloor']!.median).toBeCloseTo(1.2, 12); // 2.5 GB at 10 GB/s: a 250 ms floor
+    expect(q['decodeVsLlama']!.median).toBeCloseTo(4 / 3, 12);
+    expect(q['visionVsF16']!.median).toBeCloseTo(10 / 6, 12);
+    expect(q['describeVsF16']!.median).toBeCloseTo(0.55, 12);
+    expect(c.rows.find((r) => r.weights === 'f16')!.figures['prefillVsF16']!.median).toBe(1);
+  });
+
+  it("judges issue 13's targets on medians, and prints them", () => {
+    const byName = Object.fromEntries(c.targets.map((t) => [t.name, t.pass]));
+    expect(byName['q8_0: speed vs our F16 prefill']).toBe(true);
+    expect(byName['q8_0: vs its memory floor']).toBe(true);
+    expect(byName['q8_0: speed vs llama.cpp, same file']).toBe(true);
+    expect(byName['q8_0: time vs our F16 describe()']).toBe(true);
+    expect(byName['q8_0: peak RSS / the two files']).toBe(true);
+    expect(c.targets.some((t) => t.name.startsWith('q4_k_m'))).toBe(false); // no such run
+    const text = formatQuantComparison(c);
+    expect(text).toMatch(/^ {2}prefill 266 tokens \(ms\) +30\.00 s +10\.00 s$/m);
+    expect(text).toMatch(/^ {2}PASS +q8_0: speed vs our F16 prefill +3\.00× +≥ 2\.5×/m);
   });
 });

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { convertCheckpoint } from '../lib/convert/convert.js';
 import { readGGUF, writeGGUF } from '../lib/gguf/index.js';
+import { quantizeModel } from '../lib/quant/quantize.js';
 import { segmentationDecoderGGUF } from '../lib/tasks/segmentation.js';
 import { FIXTURE_DIR, GOLDEN_DIR, manifest } from './helpers/golden.js';
 import { randomVae } from './helpers/vae.js';
@@ -305,6 +306,24 @@ describe('info', () => {
     expect(o.error.message).toContain('"llama"');
     expect(broken.code).toBe(1);
     expect(broken.stdout).toMatch(/^usable +no: .*gemma\./m);
+  });
+
+  it('quantized files: usable where the kernels run every weight type, unusable naming the one they do not', async () => {
+    const q8 = path.join(dir, 'text-q8_0.gguf');
+    const q41 = path.join(dir, 'text-q4_1.gguf');
+    await quantizeModel(text, q8, { type: 'q8_0' });
+    const gguf = await readGGUF(q8);
+    // The same file with one Q8_0 weight relabelled Q4_1 (a type the kernels do not run), data as holes.
+    await writeGGUF(q41, {
+      metadata: gguf.metadata,
+      tensors: gguf.tensors.map((t) => (t.name === 'blk.1.ffn_down.weight' ? { name: t.name, type: 'Q4_1', dims: t.dims } : { name: t.name, type: t.type, dims: t.dims })),
+    });
+    const [ok, bad] = await Promise.all([cli(['info', q8]), cli(['info', q41])]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^usable +yes$/m);
+    expect(ok.stdout).toMatch(/^totals .*Q8_0 \d+ /m);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^usable +no: .*blk\.1\.ffn_down\.weight is Q4_1, which the kernels do not run/m);
   });
 
   it('a file that is not GGUF exits 1 with the GGUF error and a hint, no stack', async () => {

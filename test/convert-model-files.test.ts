@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readGGUF } from '../lib/gguf/reader.js';
 import { writeGGUF } from '../lib/gguf/writer.js';
-import type { GGUFTensorInput, GGUFValue } from '../lib/gguf/types.js';
+import type { GGMLTypeName, GGUFTensorInput, GGUFValue } from '../lib/gguf/types.js';
 import { ModelFilesError, checkModelPair, describeProjector, describeTextModel, locateModelFiles } from '../lib/model/files.js';
 import { OllamaError } from '../lib/ollama/index.js';
 
@@ -141,6 +141,23 @@ describe('text model', () => {
   it('rejects a norm not stored as F32 (the kernels read norms as floats)', async () => {
     await failsWith(text(TEXT, (_, t) => (t.find((x) => x.name === 'blk.1.ffn_norm.weight')!.type = 'F16')), 'BAD_TENSOR', /blk\.1\.ffn_norm\.weight is F16, expected F32/);
     await failsWith(projector(PROJ, {}, (_, t) => (t.find((x) => x.name === 'v.blk.0.attn_k.bias')!.type = 'BF16')), 'BAD_TENSOR', /v\.blk\.0\.attn_k\.bias is BF16/);
+  });
+
+  it('takes weights in the types the kernels run (quantized where the rows allow), refuses others by name', async () => {
+    const typed = (type: GGMLTypeName, names: string[]) => (_: unknown, t: GGUFTensorInput[]) => {
+      for (const n of names) t.find((x) => x.name === n)!.type = type;
+    };
+    // Rows of 96 (attn_output, ffn_down) take 32-element blocks; 256-element ones need a wider model.
+    for (const type of ['Q8_0', 'Q4_0', 'Q5_0'] as const) {
+      const t = await text(TEXT, typed(type, ['blk.0.attn_output.weight', 'blk.1.ffn_down.weight']));
+      expect(t.tensors.blocks[1]!.ffnDown.type).toBe(type);
+    }
+    const wide: TextShape = { ...TEXT, hidden: 256, ff: 512, headDim: 64 };
+    const k = await text(wide, typed('Q4_K', ['token_embd.weight', 'blk.0.attn_q.weight']));
+    expect(k.tensors.tokenEmbd.type).toBe('Q4_K');
+    await failsWith(text(TEXT, typed('Q4_1', ['blk.1.ffn_down.weight'])), 'BAD_TENSOR',
+      /blk\.1\.ffn_down\.weight is Q4_1, which the kernels do not run \(they run F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K\)/);
+    await failsWith(projector(PROJ, {}, typed('Q5_1', ['v.blk.0.attn_q.weight'])), 'BAD_TENSOR', /v\.blk\.0\.attn_q\.weight is Q5_1/);
   });
 
   it('a projector file passed as the text model gets a hint', async () => {

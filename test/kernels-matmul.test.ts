@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GGML_TYPES } from '../lib/gguf/ggml-types.js';
+import { KERNEL_WEIGHT_TYPES } from '../lib/model/arch/table.js';
 import { simdVariants } from '../lib/native.js';
 import {
   gemm,
@@ -27,11 +29,13 @@ import {
   rng,
   worstRatio,
   type Reference,
+  type WeightType as FloatWeightType,
   type Weights,
 } from './helpers/reference.js';
+import { adversarialBlocks, QUANT_TYPES, quantizeRows, referenceDequantize, type QuantTypeName } from './helpers/quant-ref.js';
 
 const variants = simdVariants().filter((v) => v.supported).map((v) => v.name);
-const weightTypes: WeightType[] = ['f32', 'f16', 'bf16'];
+const weightTypes: FloatWeightType[] = ['f32', 'f16', 'bf16'];
 
 // Tolerance for every matmul-like result: the kernels sum k float32 products (blocked, FMA or not)
 // plus a bias, so |y − exact| ≤ γ(k+2)·(Σ|x·w| + |bias|) (see test/helpers/reference.ts). Inputs
@@ -56,7 +60,7 @@ interface Case {
 const caseCache = new Map<string, Case>();
 
 /** Random inputs for one shape and weight type, with their float64 reference (cached across variants). */
-function makeCase(n: number, k: number, m: number, wtype: WeightType, withBias: boolean): Case {
+function makeCase(n: number, k: number, m: number, wtype: FloatWeightType, withBias: boolean): Case {
   const key = `${n},${k},${m},${wtype},${withBias}`;
   const cached = caseCache.get(key);
   if (cached) return cached;
@@ -243,6 +247,94 @@ describe.each(variants)('matmul kernels, %s variant', (simd) => {
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (llama.cpp's blocks): x is quantized on the fly to Q8_0 (32-element types) or Q8_K
+// (256-element types) by the reference quantizer's rules, so the exact result is the float64 product of
+// the dequantized weights and the dequantized quantized x. The kernels sum each block's products as an
+// exact integer and combine the block sums in float32: within (blocks + 16) · 2⁻²³ · Σ|terms| of it
+// (native/kernels/quant_dot.h). The SIMD GEMM gives the scalar reference's bits (quant_matmul.inc).
+// ---------------------------------------------------------------------------------------------
+const quantTypes = ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q6_k'] as const;
+type QuantWeight = (typeof quantTypes)[number];
+const QUANT_NAME: Record<QuantWeight, QuantTypeName> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q5_0: 'Q5_0', q4_k: 'Q4_K', q6_k: 'Q6_K' };
+
+interface QuantCase {
+  n: number;
+  k: number;
+  m: number;
+  x: Float32Array;
+  w: Uint8Array;
+  bias: Float32Array | null;
+  ref: Reference;
+  bound: Float64Array;
+}
+
+/** Weights quantized from random rows, every third row of random bytes with adversarial scales. */
+async function makeQuantCase(type: QuantWeight, n: number, k: number, m: number, seed: number): Promise<QuantCase> {
+  const name = QUANT_NAME[type];
+  const { block, bytes } = QUANT_TYPES[name];
+  const random = rng(seed);
+  const x = randomF32(n * k, random);
+  const rowBytes = (k / block) * bytes;
+  const w = await quantizeRows(name, randomF32(m * k, random), k);
+  for (let j = 0; j < m; j += 3) w.set(adversarialBlocks(name, k / block, seed + j), j * rowBytes);
+  const bias = seed % 2 === 0 ? randomF32(m, random) : null;
+  const partner: QuantTypeName = block === 32 ? 'Q8_0' : 'Q8_K';
+  const xq = referenceDequantize(partner, await quantizeRows(partner, x, k), (n * k) / QUANT_TYPES[partner].block);
+  const ref = referenceMatmul(xq, Float64Array.from(referenceDequantize(name, w, (m * k) / block)), bias, n, k, m);
+  const bound = ref.magnitude.map((mag) => (k / block + 16) * 2 ** -23 * mag);
+  return { n, k, m, x, w, bias, ref, bound };
+}
+
+function quantArgs(c: QuantCase, wtype: QuantWeight, simd: string): MatmulArgs {
+  return { x: c.x, w: c.w, wtype, bias: c.bias, n: c.n, k: c.k, m: c.m, simd: simd as never };
+}
+
+describe('quantized matmul kernels', () => {
+  const cases = new Map<QuantWeight, QuantCase[]>();
+  beforeAll(async () => {
+    for (const type of quantTypes) {
+      const b = QUANT_TYPES[QUANT_NAME[type]].block;
+      // One block to several slices of k (the GEMM's slices are 512 elements); n from one row to
+      // several row tiles; m off the panel widths.
+      const shapes: [number, number, number][] = b === 32
+        ? [[1, 32, 13], [3, 96, 33], [8, 544, 100], [9, 1056, 17], [40, 64, 70], [257, 160, 37]]
+        : [[1, 256, 13], [3, 512, 33], [8, 768, 40], [9, 1280, 17], [257, 256, 20]];
+      cases.set(type, await Promise.all(shapes.map(([n, k, m], i) => makeQuantCase(type, n, k, m, 100 * i + b))));
+    }
+  }, 120_000);
+
+  describe.each(variants)('%s variant', (simd) => {
+    for (const type of quantTypes) {
+      it(`${type}: gemm and gemv match the float64 reference of the dequantized operands`, () => {
+        for (const c of cases.get(type)!) {
+          for (const [kernel, run] of [['gemm', gemm], ['gemv', gemv]] as const) {
+            const y = run(quantArgs(c, type, simd));
+            expect(y.length).toBe(c.n * c.m);
+            const worst = worstRatio(y, c.ref.y, c.bound);
+            if (worst.ratio > 1) {
+              const at = worst.index;
+              throw new Error(`${kernel} n=${c.n} k=${c.k} m=${c.m}: y[${Math.floor(at / c.m)}, ${at % c.m}] = ${y[at]}, ` +
+                `expected ${c.ref.y[at]} (error ${worst.ratio.toFixed(2)}x the bound)`);
+            }
+          }
+        }
+      });
+
+      it(`${type}: gemm gives the scalar reference's bits; gemv gives each row of x the bits it gives that row alone`, () => {
+        for (const c of cases.get(type)!) {
+          expect(gemm(quantArgs(c, type, simd)), `gemm n=${c.n} k=${c.k} m=${c.m}`).toEqual(gemm(quantArgs(c, type, 'scalar')));
+          const all = gemv(quantArgs(c, type, simd));
+          for (let i = 0; i < Math.min(c.n, 9); i++) {
+            const alone = gemv({ ...quantArgs(c, type, simd), x: c.x.subarray(i * c.k, (i + 1) * c.k), n: 1 });
+            expect(all.subarray(i * c.m, (i + 1) * c.m), `gemv row ${i} of n=${c.n}, k=${c.k}`).toEqual(alone);
+          }
+        }
+      });
+    }
+  });
+});
+
 describe('matmul argument errors', () => {
   const x = new Float32Array(6);
   const w = new Float32Array(6);
@@ -263,7 +355,9 @@ describe('matmul argument errors', () => {
       expect(() => run({ ...ok, x: new Float32Array(0) })).toThrow(RangeError);
       expect(() => run({ ...ok, wtype: 'f16' })).toThrow(TypeError); // a Float32Array is not F16 bits
       expect(() => run({ ...ok, wtype: 'f16' })).toThrow(/w must be a Uint16Array/);
-      expect(() => run({ ...ok, wtype: 'q4_0' as never })).toThrow(/wtype must be 'f32', 'f16' or 'bf16'/);
+      expect(() => run({ ...ok, wtype: 'q4_1' as never })).toThrow(/wtype must be 'f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q4_k' or 'q6_k'/);
+      expect(() => run({ ...ok, wtype: 'q8_0', w: new Uint8Array(34) })).toThrow(/k must be a multiple of Q8_0's block of 32/);
+      expect(() => run({ ...ok, wtype: 'q8_0', k: 32, x: new Float32Array(64), w: new Uint8Array(35) })).toThrow(/w is not whole Q8_0 blocks/);
       expect(() => run({ ...ok, x: new Float64Array(6) as never })).toThrow(/x must be a Float32Array/);
       expect(() => run({ ...ok, bias: new Float32Array(3) })).toThrow(/bias has 3 elements, expected 2/);
       expect(() => run({ ...ok, bias: [1, 2] as never })).toThrow(/bias must be a Float32Array/);
@@ -279,6 +373,21 @@ describe('matmul argument errors', () => {
     for (const v of simdVariants().filter((v) => !v.supported)) {
       expect(() => gemm({ ...ok, simd: v.name })).toThrow(/which this CPU does not have/);
     }
+  });
+
+  it('runs exactly the weight types the model files may hold (KERNEL_WEIGHT_TYPES, lib/model/arch/table.ts)', () => {
+    const runnable = Object.values(GGML_TYPES).filter((t) => {
+      const k = t.blockSize;
+      const w = t.blockSize === 1 ? (t.typeSize === 4 ? new Float32Array(1) : new Uint16Array(1)) : new Uint8Array(t.typeSize);
+      try {
+        gemm({ x: new Float32Array(k), w, wtype: t.name.toLowerCase() as WeightType, n: 1, k, m: 1 });
+        return true;
+      } catch (err) {
+        expect((err as Error).message).toMatch(/wtype must be/);
+        return false;
+      }
+    });
+    expect(runnable.map((t) => t.name).sort()).toEqual([...KERNEL_WEIGHT_TYPES].sort());
   });
 
   it('timeMatmul (the benchmarks\' back-to-back timer) validates the same arguments and times every run', () => {

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { simdVariants, type SimdVariantName } from '../lib/native.js';
 import * as ops from './helpers/kernels/ops.js';
+import { adversarialBlocks, QUANT_TYPES, referenceDequantize } from './helpers/quant-ref.js';
 import {
   EPS32, attentionRef, bf16Value, f16Value, geluTanhLiteral, geluTanhRef, layerNormRef, maxRelUlps, randomArray,
   rmsNormRef, rng, ropeNeoxRef, visibleKeys, worstRatio,
@@ -336,6 +337,20 @@ describe.each(variants)('embedRows [%s]', (simd) => {
     }
   });
 
+  it('gathers quantized rows as the reference dequantizer reads them (the input embedding of a quantized token_embd)', () => {
+    for (const [type, name] of [['q8_0', 'Q8_0'], ['q4_0', 'Q4_0'], ['q5_0', 'Q5_0'], ['q4_k', 'Q4_K'], ['q6_k', 'Q6_K']] as const) {
+      const { block, bytes } = QUANT_TYPES[name];
+      const rows = 13, dim = 2 * block;
+      const table = adversarialBlocks(name, rows * 2, 601);
+      const ids = Int32Array.from([0, 12, 5, 5, 1, 7, 12]);
+      const all = referenceDequantize(name, table, rows * 2);
+      const want = new Float32Array(ids.length * dim);
+      ids.forEach((id, r) => want.set(all.subarray(id * dim, (id + 1) * dim), r * dim));
+      expect(table.length).toBe(rows * 2 * bytes);
+      expect(ops.embedRows(table, type, dim, ids, simd), type).toEqual(want);
+    }
+  });
+
   it('rejects out-of-range ids and mismatched tables', () => {
     const table = new Float32Array(12);
     expect(() => ops.embedRows(table, 'f32', 4, Int32Array.from([0, 3]), simd)).toThrow(/ids\[1\] = 3 is outside the table's 3 rows/);
@@ -343,6 +358,7 @@ describe.each(variants)('embedRows [%s]', (simd) => {
     expect(() => ops.embedRows(table, 'f32', 5, Int32Array.from([0]), simd)).toThrow(/not a multiple of dim 5/);
     expect(() => ops.embedRows(table, 'f16', 4, Int32Array.from([0]), simd)).toThrow(/f16 table must be a Uint16Array/);
     expect(() => ops.embedRows(new Uint16Array(4), 'q8' as ops.EmbedType, 4, Int32Array.from([0]), simd))
-      .toThrow(/type must be 'f32', 'f16' or 'bf16', got 'q8'/);
+      .toThrow(/type must be 'f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q4_k' or 'q6_k', got 'q8'/);
+    expect(() => ops.embedRows(new Uint8Array(68), 'q8_0', 48, Int32Array.from([0]), simd)).toThrow(/not a multiple of dim 48/);
   });
 });

@@ -1,5 +1,5 @@
-// The quantized-dot microkernels (native/kernels/quant_dot.h): every x86 variant this CPU runs against
-// the scalar reference, in a standalone C++ program (test/native/quant-dot-test.cc) built here with g++
+// The quantized kernels (native/kernels/quant_dot.h: dot microkernels, GEMM, GEMV): every x86 variant
+// this CPU runs against the scalar reference, in a standalone C++ program (test/native/quant-dot-test.cc) built here with g++
 // and each variant's ISA flags. (The NEON variants: scripts/check-neon.sh --run, under qemu.)
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +18,7 @@ const UNITS: [string, string[]][] = [
   ['native/quant/quantize.cc', []],
   ['native/cpu/features.cc', []],
   ['native/kernels/quant_dot_select.cc', []],
+  ['native/threadpool.cc', []],
   ['native/kernels/scalar/quant_dot.cc', []],
   ['native/kernels/avx2/quant_dot.cc', ['-mavx2', '-mfma', '-mf16c']],
   ['native/kernels/avx512/quant_dot.cc', AVX512],
@@ -39,7 +40,7 @@ describe.skipIf(features.arch !== 'x64')('quantized dot microkernels (x86)', () 
       }),
     );
     const exe = path.join(dir, 'quant-dot-test');
-    await run('g++', ['-o', exe, ...objects]);
+    await run('g++', ['-pthread', '-o', exe, ...objects]);
     output = (await run(exe, [], { timeout: 120_000 }).catch((err: { stdout?: string; message: string }) => ({ stdout: err.stdout ?? err.message }))).stdout;
   }, 300_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -4,23 +4,13 @@ import { describe, expect, it } from 'vitest';
 
 import { loadTestAddon, native } from '../lib/native.js';
 import { decodeF16 } from './helpers/float-ref.js';
-import { adversarialBlocks, QUANT_TYPES, referenceDequantize, testRows } from './helpers/quant-ref.js';
+import { adversarialBlocks, QUANT_TYPES, quantizeRows, referenceDequantize, testRows } from './helpers/quant-ref.js';
 import type { QuantTypeName } from './helpers/quant-ref.js';
 
 const testAddon = loadTestAddon();
 
 const TYPES = Object.keys(QUANT_TYPES) as QuantTypeName[];
 const K = 512;
-
-async function quantize(type: QuantTypeName, values: Float32Array, k = values.length): Promise<Uint8Array> {
-  const { id, block, bytes } = QUANT_TYPES[type];
-  const rows = values.length / k;
-  const dst = new Uint8Array((rows * k * bytes) / block);
-  const src = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const problem = await native.quantizeRowsAsync(id, src, 0, rows, k, dst);
-  expect(problem).toBeNull();
-  return dst;
-}
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -57,7 +47,7 @@ describe('quantizers', () => {
   for (const type of TYPES) {
     it(`${type}: every test row quantizes to blocks the reference reads back close to the input`, async () => {
       for (const row of testRows(K, 7)) {
-        const bytes = await quantize(type, row.values);
+        const bytes = await quantizeRows(type, row.values);
         const blocks = K / QUANT_TYPES[type].block;
         const ours = testAddon.dequantizeRows(QUANT_TYPES[type].id, bytes, 1, K);
         expect(sameBits(ours, referenceDequantize(type, bytes, blocks)), row.name).toBe(true);
@@ -71,7 +61,7 @@ describe('quantizers', () => {
   it('Q8_0 rounds each value to the nearest step of its block (half away from zero)', async () => {
     const values = Float32Array.from({ length: 32 }, (_, i) => (i - 16) * 0.5); // ties at every odd i
     values[0] = -127; // amax 127: d = 1, so every value is rounded to an integer
-    const bytes = await quantize('Q8_0', values);
+    const bytes = await quantizeRows('Q8_0', values);
     const q = new Int8Array(bytes.buffer, 2, 32);
     for (let i = 1; i < 32; i++) expect(q[i]).toBe(Math.sign(values[i]!) * Math.round(Math.abs(values[i]!)) + 0);
   });
@@ -81,8 +71,8 @@ describe('quantizers', () => {
     const all = new Float32Array(8 * 256);
     rows.forEach((r, i) => all.set(r.values, i * 256));
     for (const type of TYPES) {
-      const together = await quantize(type, all, 256);
-      const apart = await Promise.all(rows.map((r) => quantize(type, r.values)));
+      const together = await quantizeRows(type, all, 256);
+      const apart = await Promise.all(rows.map((r) => quantizeRows(type, r.values)));
       expect(Buffer.from(together).equals(Buffer.concat(apart)), type).toBe(true);
     }
   });
@@ -94,7 +84,7 @@ describe('quantizers', () => {
     for (const [srcType, values] of [[1, asF16], [30, asBF16]] as const) {
       const dst = new Uint8Array(144);
       expect(await native.quantizeRowsAsync(12, new Uint8Array(halves.buffer), srcType, 1, 256, dst)).toBeNull();
-      expect(Buffer.from(dst).equals(Buffer.from(await quantize('Q4_K', values))), `srcType ${srcType}`).toBe(true);
+      expect(Buffer.from(dst).equals(Buffer.from(await quantizeRows('Q4_K', values))), `srcType ${srcType}`).toBe(true);
     }
   });
 

@@ -323,7 +323,12 @@ describe('the native handle checks its spec itself (defence in depth)', () => {
       ['misaligned offset', (s) => (s.text.tensors['blk.0.attn_norm.weight'].offset += 2), 'BAD_TENSOR', /blk\.0\.attn_norm\.weight is misaligned/],
       ['missing tensor', (s) => delete s.text.tensors['blk.0.attn_v.weight'], 'MISSING_TENSOR', /missing tensor blk\.0\.attn_v\.weight/],
       ['wrong shape', (s) => (s.text.tensors['blk.0.attn_q.weight'].dims = [48, 95]), 'BAD_SHAPE', /attn_q\.weight has shape \[48, 95\], expected \[48, 96\]/],
-      ['unsupported type', (s) => (s.text.tensors['blk.0.attn_q.weight'].type = 8), 'BAD_TENSOR', /ggml type 8; the kernels read F32, F16, BF16/],
+      ['unsupported type', (s) => (s.text.tensors['blk.0.attn_q.weight'].type = 3), 'BAD_TENSOR', /ggml type 3; the kernels read F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K$/],
+      ['rows not whole blocks', (s) => (s.text.tensors['blk.0.attn_q.weight'].type = 8), 'BAD_TENSOR', /attn_q\.weight has rows of 48 elements, not a multiple of Q8_0's block of 32/],
+      ['quantized blocks past the end', (s) => {
+        // 48 rows of 3 Q8_0 blocks (34 bytes each) starting 2 bytes too late: the bounds use the type's block size.
+        s.text.tensors['blk.1.ffn_down.weight'] = { ...s.text.tensors['blk.1.ffn_down.weight'], type: 8, offset: statSync(tiny.textPath).size - 48 * 3 * 34 + 2 };
+      }, 'BAD_TENSOR', /blk\.1\.ffn_down\.weight lies outside the file/],
       ['norm not F32', (s) => (s.text.tensors['output_norm.weight'].type = 1), 'BAD_TENSOR', /output_norm\.weight must be F32/],
       ['more layers than tensors', (s) => (s.text.config.nLayers = 3), 'MISSING_TENSOR', /missing tensor blk\.2\./],
       ['zero heads', (s) => (s.text.config.nHeads = 0), 'BAD_METADATA', /text\.nHeads must be an integer in 1\.\./],
@@ -349,5 +354,9 @@ describe('the native handle checks its spec itself (defence in depth)', () => {
     const handle = new (NativeModel())(valid);
     expect((await handle.prefill(0, null, Int32Array.of(2))).logits.length).toBe(257216);
     handle.dispose();
+    // Q8_0 blocks ending exactly at the end of the file are inside it.
+    const atEnd = await spec();
+    atEnd.text.tensors['blk.1.ffn_down.weight'] = { ...atEnd.text.tensors['blk.1.ffn_down.weight'], type: 8, offset: statSync(tiny.textPath).size - 48 * 3 * 34 };
+    new (NativeModel())(atEnd).dispose();
   });
 });

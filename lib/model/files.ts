@@ -16,7 +16,7 @@ import { resolveOllamaModel } from '../ollama/store.js';
 import type { OllamaModelFiles } from '../ollama/store.js';
 import { GEMMA, gemmaDims, type GemmaBlockFields, type GemmaGlobalFields } from './arch/gemma.js';
 import { SIGLIP, type SiglipBlockFields, type SiglipDim, type SiglipGlobalFields } from './arch/siglip.js';
-import { blockPrefix, collectFields, explainDims, ggmlDims, type TensorRow, type TensorTable } from './arch/table.js';
+import { blockPrefix, collectFields, explainDims, ggmlDims, KERNEL_WEIGHT_TYPES, type TensorRow, type TensorTable } from './arch/table.js';
 
 /** Why a model file (or the pair) was rejected. */
 export type ModelFilesErrorCode =
@@ -143,12 +143,15 @@ class Tensors {
 
   /**
    * The tensor of a table row, stored under `name`: the shape the row gives for `sizes`, and its type
-   * rule (which weight types the kernels can run is native's to check: native/kernels/weight_types.h).
+   * rule. (The GGUF reader has checked that its rows are whole blocks of its type.)
    */
   row<Dim extends string>(table: TensorTable<Dim>, row: TensorRow<Dim>, name: string, sizes: Record<Dim, number>): GGUFTensorInfo {
     const t = this.shaped(name, ggmlDims(row, sizes), explainDims(row, table.explain.gguf, 'ggml'));
     if (row.type === 'f32' && t.type !== 'F32') {
       throw new ModelFilesError('BAD_TENSOR', `tensor ${name} is ${t.type}, expected F32 (the kernels read it as floats)`, this.gguf.path);
+    }
+    if (row.type === 'weight' && !KERNEL_WEIGHT_TYPES.includes(t.type)) {
+      throw new ModelFilesError('BAD_TENSOR', `tensor ${name} is ${t.type}, which the kernels do not run (they run ${KERNEL_WEIGHT_TYPES.join(', ')})`, this.gguf.path);
     }
     return t;
   }

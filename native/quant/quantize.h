@@ -72,8 +72,10 @@ static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block layout");
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
-// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
-inline void q4_K_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m) {
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block. (The header's functions are static:
+// ISA-specific kernel units include them, and a shared inline copy could end up compiled for AVX-512;
+// see native/kernels/kernels.h.)
+static inline void q4_K_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = scales[j] & 63;
     *m = scales[j + 4] & 63;
@@ -97,7 +99,7 @@ struct TypeTraits {
 const TypeTraits* type_traits(int32_t ggml_type);
 
 // Bytes of a row of k elements (k a multiple of the block size).
-inline size_t row_bytes(const TypeTraits& t, size_t k) { return k / t.block_elements * t.block_bytes; }
+static inline size_t row_bytes(const TypeTraits& t, size_t k) { return k / t.block_elements * t.block_bytes; }
 
 void quantize_row_q8_0(const float* x, void* y, size_t k);
 void quantize_row_q4_0(const float* x, void* y, size_t k);

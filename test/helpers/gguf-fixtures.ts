@@ -17,6 +17,9 @@ export const PALIGEMMA_TEXT = {
   contextLength: 2048,
 } as const;
 
+/** Dimensions of a text model of the published layout (PALIGEMMA_TEXT's keys). */
+export type TextShape = Record<keyof typeof PALIGEMMA_TEXT, number>;
+
 /** A vocabulary in GGUF form: `tokenizer.ggml.tokens`, `.scores` and `.token_type`. */
 export interface GGUFVocab {
   tokens: string[];
@@ -72,10 +75,11 @@ export function plausiblePaliGemmaVocab(): GGUFVocab {
 /**
  * The metadata and tensor table of the published paligemma-3b-mix-224 text GGUF, with no tensor data
  * (written out it is a ~5.0e9-byte sparse file). Note the published file has no
- * `tokenizer.ggml.add_space_prefix` key. `vocab` replaces the made-up vocabulary.
+ * `tokenizer.ggml.add_space_prefix` key. `vocab` replaces the made-up vocabulary; `shape` changes
+ * dimensions (a vocabulary of another size must then be given too).
  */
-export function paligemmaTextModelLayout(options: { vocab?: GGUFVocab } = {}): GGUFWriteInput {
-  const { hidden, blocks, ffn, heads, kvHeads, headDim, contextLength, vocabSize } = PALIGEMMA_TEXT;
+export function paligemmaTextModelLayout(options: { vocab?: GGUFVocab; shape?: Partial<TextShape> } = {}): GGUFWriteInput {
+  const { hidden, blocks, ffn, heads, kvHeads, headDim, contextLength, vocabSize } = { ...PALIGEMMA_TEXT, ...options.shape };
   const vocab = options.vocab ?? plausiblePaliGemmaVocab();
   const u32 = (value: number): GGUFValue => ({ type: 'u32', value });
   const metadata = new Map<string, GGUFValue>([

@@ -3,6 +3,7 @@
  * descriptions (in float32 arithmetic, as ggml computes), and the random and adversarial inputs the
  * quantizer tests share.
  */
+import { native } from '../../lib/native.js';
 import { seededRandom } from '../../lib/model/sampling.js';
 import { decodeF16, refF16Bits } from './float-ref.js';
 
@@ -93,6 +94,17 @@ export function referenceDequantize(type: QuantTypeName, bytes: Uint8Array, bloc
     }
   }
   return out;
+}
+
+/** Rows of `k` values quantized to `type` by the native reference quantizer (native/quant). */
+export async function quantizeRows(type: QuantTypeName, values: Float32Array, k = values.length): Promise<Uint8Array> {
+  const { id, block, bytes } = QUANT_TYPES[type];
+  const rows = values.length / k;
+  const dst = new Uint8Array((rows * k * bytes) / block);
+  const src = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const problem = await native.quantizeRowsAsync(id, src, 0, rows, k, dst);
+  if (problem) throw new Error(`quantizeRows ${type}: row ${problem.row} element ${problem.element}: ${problem.what}`);
+  return dst;
 }
 
 /** Byte offsets of the F16 scale fields in a block of each type. */

@@ -1,6 +1,7 @@
-// Every SIMD variant of the quantized-dot microkernels (native/kernels/quant_dot.h) against the scalar
-// reference, built and run by test/quant-dot.test.ts (x86) and scripts/check-neon.sh --run (arm64
-// under qemu). Prints one line per variant; exits 1 on the first mismatch, naming it.
+// Every SIMD variant of the quantized kernels (native/kernels/quant_dot.h: dot microkernels, GEMM and
+// GEMV) against the scalar reference, built and run by test/quant-dot.test.ts (x86) and
+// scripts/check-neon.sh --run (arm64 under qemu). Prints one line per variant; exits 1 on a mismatch,
+// naming it (the first 20).
 //
 // Checks, on random and adversarial data, for k from one block to 64 super-blocks and 1..8 rows:
 //  - the activation quantizers give the bytes of the scalar reference (ties, zero blocks, sign of the
@@ -9,7 +10,11 @@
 //    (so the integer sums are exact);
 //  - any scales: Q4_K / Q6_K dots equal the reference bit for bit, the 32-block dots are within
 //    (blocks + 16) · 2^-23 · M of it (M: the sum of |products|);
-//  - a row in a batch of n gets the bits it gets alone, whatever x_stride and out_stride are.
+//  - a row in a batch of n gets the bits it gets alone, whatever x_stride and out_stride are;
+//  - GEMM (every type, odd shapes, several k slices, bias, strides): the scalar reference's bits, on 1
+//    and on 3 threads;
+//  - GEMV: within the dots' bound of the reference (bit-exact for the k-quants), each row of x the
+//    bits it gets alone, the same bits on 1 and 3 threads.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +26,7 @@
 #include "../../native/cpu/features.h"
 #include "../../native/kernels/quant_dot.h"
 #include "../../native/quant/quantize.h"
+#include "../../native/threadpool.h"
 
 using namespace pg;
 
@@ -38,15 +44,16 @@ struct Pair {
   const char* name;
   quant::QuantType weight;
   bool k_quant;  // activations Q8_K (else Q8_0)
-  QuantDotFn QuantDotKernels::*dot;
+  QuantDotFn QuantKernels::*dot;
+  size_t matmul;  // index in QuantKernels::matmul
 };
 
 const Pair kPairs[] = {
-    {"q8_0 x q8_0", quant::QT_Q8_0, false, &QuantDotKernels::dot_q8_0_q8_0},
-    {"q4_0 x q8_0", quant::QT_Q4_0, false, &QuantDotKernels::dot_q4_0_q8_0},
-    {"q5_0 x q8_0", quant::QT_Q5_0, false, &QuantDotKernels::dot_q5_0_q8_0},
-    {"q4_K x q8_K", quant::QT_Q4_K, true, &QuantDotKernels::dot_q4_K_q8_K},
-    {"q6_K x q8_K", quant::QT_Q6_K, true, &QuantDotKernels::dot_q6_K_q8_K},
+    {"q8_0 x q8_0", quant::QT_Q8_0, false, &QuantKernels::dot_q8_0_q8_0, 0},
+    {"q4_0 x q8_0", quant::QT_Q4_0, false, &QuantKernels::dot_q4_0_q8_0, 1},
+    {"q5_0 x q8_0", quant::QT_Q5_0, false, &QuantKernels::dot_q5_0_q8_0, 2},
+    {"q4_K x q8_K", quant::QT_Q4_K, true, &QuantKernels::dot_q4_K_q8_K, 3},
+    {"q6_K x q8_K", quant::QT_Q6_K, true, &QuantKernels::dot_q6_K_q8_K, 4},
 };
 
 std::mt19937 rng(12345);
@@ -101,7 +108,7 @@ std::vector<uint8_t> make_weights(quant::QuantType t, size_t k, bool raw, bool u
 }
 
 // n activation rows, `stride` bytes apart (>= row bytes), quantized by `kernels`.
-std::vector<uint8_t> make_activations(const QuantDotKernels& kernels, bool k_quant, size_t k, int n, size_t stride, bool unit) {
+std::vector<uint8_t> make_activations(const QuantKernels& kernels, bool k_quant, size_t k, int n, size_t stride, bool unit) {
   std::vector<uint8_t> x(stride * n, 0xEE);
   for (int r = 0; r < n; r++) {
     const std::vector<float> row = make_row(k, static_cast<int>(rng() % 7));
@@ -134,7 +141,7 @@ double magnitude(quant::QuantType t, bool k_quant, const uint8_t* w, const uint8
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
-void check_quantizers(const QuantDotKernels& ref, const QuantDotKernels& v) {
+void check_quantizers(const QuantKernels& ref, const QuantKernels& v) {
   for (int trial = 0; trial < 200; trial++) {
     const size_t k = 256 * (1 + trial % 5);
     const std::vector<float> row = make_row(k, trial);
@@ -151,7 +158,7 @@ void check_quantizers(const QuantDotKernels& ref, const QuantDotKernels& v) {
   }
 }
 
-void check_dots(const QuantDotKernels& ref, const QuantDotKernels& v) {
+void check_dots(const QuantKernels& ref, const QuantKernels& v) {
   for (const Pair& p : kPairs) {
     const size_t unit_k = p.k_quant ? 256 : 32;
     for (int trial = 0; trial < 120; trial++) {
@@ -194,12 +201,108 @@ void check_dots(const QuantDotKernels& ref, const QuantDotKernels& v) {
   }
 }
 
+// The GEMM and GEMV of each type against the scalar reference (see the header for what is checked).
+void check_matmuls(const QuantKernels& ref, const QuantKernels& v, ThreadPool& one, ThreadPool& three) {
+  struct Shape {
+    size_t n, blocks, m;
+  };
+  // n: 1 row to several tiles and row blocks; k: one block to several slices of 512; m: partial panels.
+  const Shape shapes[] = {{1, 1, 1}, {3, 3, 17}, {7, 17, 33}, {13, 2, 70}, {40, 9, 5}, {66, 5, 40}, {9, 24, 50}, {300, 3, 37}};
+  for (const Pair& p : kPairs) {
+    const QuantMatmul& rm = ref.matmul[p.matmul];
+    const QuantMatmul& vm = v.matmul[p.matmul];
+    if (rm.type != static_cast<int>(p.weight) || vm.type != static_cast<int>(p.weight)) fail(std::string(v.name) + ": matmul rows out of order");
+    const size_t unit_k = p.k_quant ? 256 : 32;
+    int trial = 0;
+    for (const Shape& sh : shapes) {
+      for (int kind = 0; kind < 2; kind++, trial++) {
+        const size_t n = sh.n, k = unit_k * (p.k_quant ? 1 + sh.blocks % 5 : sh.blocks), m = sh.m;
+        const bool raw = kind == 1, with_bias = trial % 2 == 0;
+        const size_t ldx = k + (trial % 3 == 0 ? 5 : 0), ldy = m + (trial % 4 == 1 ? 3 : 0);
+        std::vector<uint8_t> w;
+        for (size_t j = 0; j < m; j++) {
+          const std::vector<uint8_t> row = make_weights(p.weight, k, raw, false);
+          w.insert(w.end(), row.begin(), row.end());
+        }
+        std::vector<float> x(n * ldx, 0.0f), bias(m);
+        for (size_t i = 0; i < n; i++) {
+          const std::vector<float> row = make_row(k, static_cast<int>(rng() % 6));  // kind 6 (tiny) underflows the scales' products
+          std::copy(row.begin(), row.end(), x.begin() + i * ldx);
+        }
+        for (float& b : bias) b = uniform(-1, 1);
+        MatmulArgs a{x.data(), ldx, w.data(), rm.type, with_bias ? bias.data() : nullptr, nullptr, ldy, n, k, m};
+        const std::string where = std::string(v.name) + " " + p.name + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                                  " m=" + std::to_string(m) + (raw ? " raw blocks" : " quantized rows");
+        const auto run = [&](void (*fn)(ThreadPool*, const MatmulArgs&), ThreadPool& pool, size_t rows, const float* xs) {
+          std::vector<float> y((rows - 1) * ldy + m, -7.0f);
+          MatmulArgs b = a;
+          b.x = xs;
+          b.n = rows;
+          b.y = y.data();
+          fn(&pool, b);
+          return y;
+        };
+        const std::vector<float> want = run(rm.gemm, one, n, x.data());
+        // GEMM: the reference's bits, whatever the thread count; the gaps between rows untouched.
+        for (ThreadPool* pool : {&one, &three}) {
+          const std::vector<float> got = run(vm.gemm, *pool, n, x.data());
+          checks++;
+          exact_checks++;
+          for (size_t i = 0; i < got.size(); i++) {
+            if (!same_bits(got[i], want[i])) {
+              fail(where + ": gemm y[" + std::to_string(i / ldy) + ", " + std::to_string(i % ldy) + "] = " + std::to_string(got[i]) +
+                   ", reference " + std::to_string(want[i]) + " (" + std::to_string(pool->size()) + " threads)");
+              break;
+            }
+          }
+        }
+        // GEMV: within the dots' bound (bit-exact for the k-quants); a row alone as in the batch.
+        const std::vector<float> gv = run(vm.gemv, one, n, x.data());
+        checks++;
+        if (run(vm.gemv, three, n, x.data()) != gv) fail(where + ": gemv differs between 1 and 3 threads");
+        const size_t w_row = k / unit_k * block_bytes(p.weight);
+        std::vector<uint8_t> xq(k / unit_k * (p.k_quant ? sizeof(quant::BlockQ8_K) : 34));
+        for (size_t i = 0; i < n; i++) {
+          (p.k_quant ? ref.quantize_q8_K : ref.quantize_q8_0)(&x[i * ldx], xq.data(), k);
+          for (size_t j = 0; j < m; j++) {
+            const float g = gv[i * ldy + j], r = want[i * ldy + j];
+            float dot;  // the reference is its dot of the quantized row, plus the bias
+            (ref.*p.dot)(k, &w[j * w_row], xq.data(), 0, 1, &dot, 1);
+            checks++;
+            if (!same_bits(with_bias ? dot + bias[j] : dot, r)) fail(where + ": the reference GEMM is not its dot plus the bias");
+            checks++;
+            if (p.k_quant) {
+              exact_checks++;
+              if (!same_bits(g, r)) fail(where + ": gemv differs from the reference at " + std::to_string(i) + ", " + std::to_string(j));
+            } else {
+              const double mag = magnitude(p.weight, false, &w[j * w_row], xq.data(), k);
+              double bound = (static_cast<double>(k / 32) + 16) * std::ldexp(1.0, -23) * mag;
+              if (with_bias) bound += std::ldexp(1.0, -23) * (std::fabs(r) + bound);  // the bias added after
+              if (!(std::fabs(static_cast<double>(g) - r) <= bound))
+                fail(where + ": gemv y[" + std::to_string(i) + ", " + std::to_string(j) + "] = " + std::to_string(g) + ", reference " +
+                     std::to_string(r) + ", beyond the bound " + std::to_string(bound));
+            }
+          }
+          if (i % 5 == 0) {  // the row alone
+            checks++;
+            const std::vector<float> alone = run(vm.gemv, one, 1, &x[i * ldx]);
+            if (std::memcmp(alone.data(), &gv[i * ldy], m * sizeof(float)) != 0) fail(where + ": gemv row " + std::to_string(i) + " alone differs");
+          }
+        }
+        for (size_t i = 0; i + 1 < n; i++)
+          for (size_t j = m; j < ldy; j++)
+            if (gv[i * ldy + j] != -7.0f) fail(where + ": gemv wrote between rows");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   struct Variant {
     const char* name;
-    const QuantDotKernels* (*kernels)();
+    const QuantKernels* (*kernels)();
     bool supported;
     const char* needs;
   };
@@ -207,16 +310,17 @@ int main() {
   (void)f;
   const Variant variants[] = {
 #if defined(__x86_64__)
-      {"avx2", avx2::quant_dot_kernels, f.avx2 && f.fma && f.f16c, "AVX2, FMA, F16C"},
-      {"avx512", avx512::quant_dot_kernels, f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c, "AVX-512 F/BW/VL/DQ"},
-      {"avx512vnni", avx512vnni::quant_dot_kernels, f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.fma && f.f16c, "AVX-512 VNNI"},
+      {"avx2", avx2::quant_kernels, f.avx2 && f.fma && f.f16c, "AVX2, FMA, F16C"},
+      {"avx512", avx512::quant_kernels, f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c, "AVX-512 F/BW/VL/DQ"},
+      {"avx512vnni", avx512vnni::quant_kernels, f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.fma && f.f16c, "AVX-512 VNNI"},
 #endif
 #if defined(__aarch64__)
-      {"neon", neon::quant_dot_kernels, true, "NEON"},
-      {"neon_dotprod", neon_dotprod::quant_dot_kernels, f.dotprod, "the dot-product extension"},
+      {"neon", neon::quant_kernels, true, "NEON"},
+      {"neon_dotprod", neon_dotprod::quant_kernels, f.dotprod, "the dot-product extension"},
 #endif
   };
-  const QuantDotKernels& ref = *scalar::quant_dot_kernels();
+  const QuantKernels& ref = *scalar::quant_kernels();
+  ThreadPool one(1), three(3);
   for (const Variant& v : variants) {
     if (!v.supported) {
       std::printf("skipped %s: the CPU lacks %s\n", v.name, v.needs);
@@ -226,6 +330,7 @@ int main() {
     const int failed_before = failures;
     check_quantizers(ref, *v.kernels());
     check_dots(ref, *v.kernels());
+    check_matmuls(ref, *v.kernels(), one, three);
     std::printf("%s %s: %ld checks, %ld of them bit-exact\n", failures == failed_before ? "ok" : "FAILED", v.name, checks - before,
                 exact_checks - exact_before);
   }

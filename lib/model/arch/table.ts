@@ -5,12 +5,21 @@
  * (lib/model/arch/gemma.ts, siglip.ts), plus its use in the native layer loop.
  */
 
+import type { GGMLTypeName } from '../../gguf/types.js';
+
 /**
- * How a tensor may be stored. `weight`: any weight type the matmul kernels read (F32, F16, BF16, …;
- * the converter's outtype picks one); `f32`: always F32, because the kernels read it as floats
- * (norms, biases, position embeddings).
+ * How a tensor may be stored. `weight`: any of KERNEL_WEIGHT_TYPES (the converter's outtype or
+ * `paligemma quantize` picks one); `f32`: always F32, because the kernels read it as floats (norms,
+ * biases, position embeddings).
  */
 export type TypeRule = 'weight' | 'f32';
+
+/**
+ * The types the matmul kernels read a `weight` tensor in: the rows of native/kernels/weight_types.h
+ * (test/kernels-matmul.test.ts holds the two together). Q4_K and Q6_K need rows of whole 256-element
+ * super-blocks, the other quantized types of 32-element blocks.
+ */
+export const KERNEL_WEIGHT_TYPES: readonly GGMLTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'];
 
 /** One tensor of an architecture. `Dim` names the config's dimensions (hidden, ffn, …). */
 export interface TensorRow<Dim extends string = string> {

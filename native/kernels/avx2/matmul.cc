@@ -1,6 +1,8 @@
 #define PG_ISA_AVX2
 #include "../vec.h"
 #include "../kernels.h"
+#include "../quant_dot.h"
+#include "../../quant/quantize.h"
 #include "../../threadpool.h"
 
 namespace pg {

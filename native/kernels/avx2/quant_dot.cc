@@ -1,5 +1,6 @@
 #define PG_ISA_AVX2
 #include "../quant_dot.h"
+#include "../../threadpool.h"
 #include "../../quant/quantize.h"
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 #define PG_ISA_AVX512
 #define PG_QDOT_VNNI
 #include "../quant_dot.h"
+#include "../../threadpool.h"
 #include "../../quant/quantize.h"
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 #define PG_ISA_NEON
 #include "../vec.h"
 #include "../kernels.h"
+#include "../quant_dot.h"
+#include "../../quant/quantize.h"
 #include "../../threadpool.h"
 
 namespace pg {

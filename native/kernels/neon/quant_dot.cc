@@ -2,6 +2,7 @@
 #if defined(__aarch64__)
 #define PG_ISA_NEON
 #include "../quant_dot.h"
+#include "../../threadpool.h"
 #include "../../quant/quantize.h"
 
 #include <cstdint>

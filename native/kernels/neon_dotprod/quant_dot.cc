@@ -3,6 +3,7 @@
 #define PG_ISA_NEON
 #define PG_QDOT_DOTPROD
 #include "../quant_dot.h"
+#include "../../threadpool.h"
 #include "../../quant/quantize.h"
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #define PG_ISA_SCALAR
 #include "../quant_dot.h"
+#include "../../threadpool.h"
 #include "../../quant/quantize.h"
 
 #include <cstdint>
