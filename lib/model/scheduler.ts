@@ -110,6 +110,8 @@ interface Sequence {
   layersDone: number;
   /** Positions its KV cache holds. */
   length: number;
+  /** The image's cache key ('' when it is not cached). */
+  key: string;
   features?: Float32Array;
   vision?: SequenceOutcome['vision'];
   prefill?: NativePrefillDone;
@@ -192,6 +194,7 @@ export class Scheduler {
             native: false,
             rows: (job.image ? this.#o.imageRows : 0) + job.ids.length,
             layersDone: 0,
+            key: '',
             length: 0,
             nextId: -1,
             t: { submitted: performance.now(), admitted: 0, features: 0, prefilled: 0 },
@@ -270,18 +273,12 @@ export class Scheduler {
       s.state = 'prefill';
       const image = s.job.image;
       if (image) {
-        const cached = image.cache ? this.#o.imageCache.get(this.#cacheKey(image.pixels)) : undefined;
-        if (cached) {
-          s.features = cached;
-          s.imageCacheHit = true;
-        } else s.state = 'vision';
+        // No cache key when the cache is off: hashing the pixels would be for nothing.
+        s.key = image.cache && this.#o.imageCache.maxBytes > 0 ? pixelKey(image.pixels) : '';
+        if (!this.#fromCache(s)) s.state = 'vision';
       }
       this.#active.push(s);
     }
-  }
-
-  #cacheKey(pixels: Float32Array): string {
-    return this.#o.imageCache.maxBytes > 0 ? pixelKey(pixels) : '';
   }
 
   /** A chunk's time budget: about one decode step. */
@@ -313,9 +310,10 @@ export class Scheduler {
   /**
    * The vision tower for the images waiting for it, whole groups in order of arrival: all of them
    * when no sequence is generating, else as many as fit a chunk's budget (at least one group).
+   * Identical images are encoded once; images the cache got meanwhile are not encoded again.
    */
   async #visionStep(generating: boolean): Promise<void> {
-    const waiting = this.#active.filter((s) => s.state === 'vision');
+    const waiting = this.#active.filter((s) => s.state === 'vision' && !this.#fromCache(s));
     const limit = !generating
       ? NATIVE_MAX_SEQUENCES
       : this.#imageMs === undefined
@@ -325,12 +323,22 @@ export class Scheduler {
     for (const group of new Set(waiting.map((s) => s.group))) {
       const members = waiting.filter((s) => s.group === group);
       if (batch.length > 0 && batch.length + members.length > limit) break;
-      batch.push(...members.slice(0, NATIVE_MAX_SEQUENCES - batch.length));
+      batch.push(...members);
       if (batch.length >= limit) break;
     }
-    const size = batch[0]!.job.image!.pixels.length;
-    const pixels = new Float32Array(batch.length * size);
-    batch.forEach((s, i) => pixels.set(s.job.image!.pixels, i * size));
+    if (batch.length === 0) return;
+    // Each sequence's image in the batch: the first sequence with a cache key brings it, the others share it.
+    const images: Sequence[] = [];
+    const first = new Map<string, number>();
+    const imageOf = batch.map((s) => {
+      const known = s.key ? first.get(s.key) : undefined;
+      if (known !== undefined) return known;
+      if (s.key) first.set(s.key, images.length);
+      return images.push(s) - 1;
+    });
+    const size = images[0]!.job.image!.pixels.length;
+    const pixels = new Float32Array(images.length * size);
+    images.forEach((s, i) => pixels.set(s.job.image!.pixels, i * size));
     const t0 = performance.now();
     let out: { visionOut: Float32Array; features: Float32Array };
     try {
@@ -340,18 +348,33 @@ export class Scheduler {
       return;
     }
     const now = performance.now();
-    this.#imageMs = average(this.#imageMs, (now - t0) / batch.length);
-    const featureSize = out.features.length / batch.length;
-    const visionSize = out.visionOut.length / batch.length;
-    batch.forEach((s, i) => {
-      const features = out.features.slice(i * featureSize, (i + 1) * featureSize);
-      if (s.job.image!.cache) this.#o.imageCache.set(this.#cacheKey(s.job.image!.pixels), features);
+    this.#imageMs = average(this.#imageMs, (now - t0) / images.length);
+    const featureSize = out.features.length / images.length;
+    const visionSize = out.visionOut.length / images.length;
+    const features = images.map((s, i) => {
+      const f = out.features.slice(i * featureSize, (i + 1) * featureSize);
+      if (s.key) this.#o.imageCache.set(s.key, f);
+      return f;
+    });
+    batch.forEach((s, b) => {
       if (s.state !== 'vision') return; // left during the step
-      s.features = features;
-      s.vision = { visionOut: out.visionOut.subarray(i * visionSize, (i + 1) * visionSize), features };
+      const i = imageOf[b]!;
+      s.features = features[i];
+      s.vision = { visionOut: out.visionOut.subarray(i * visionSize, (i + 1) * visionSize), features: features[i]! };
       s.t.features = now;
       s.state = 'prefill';
     });
+  }
+
+  /** Takes `s`'s image features from the cache, if there; true when it did. */
+  #fromCache(s: Sequence): boolean {
+    const cached = s.key ? this.#o.imageCache.get(s.key) : undefined;
+    if (!cached) return false;
+    s.features = cached;
+    s.imageCacheHit = true;
+    s.t.features = performance.now();
+    s.state = 'prefill';
+    return true;
   }
 
   /** The next chunk of `s`'s prefill. */
