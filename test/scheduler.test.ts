@@ -47,11 +47,11 @@ async function recordedModel(
   native.NativeModel = class Recorded extends Real {
     constructor(spec: NativeModelSpec) {
       super(spec);
-      const wrap = (method: string, describe: (args: never[]) => NativeCall) => {
+      const wrap = (method: string, describe: (args: [never]) => NativeCall) => {
         const real = (Real.prototype as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(this);
         // The addon's methods are read-only on its prototype: shadow them with own properties.
         Object.defineProperty(this, method, {
-          value: (...args: never[]) => {
+          value: (...args: [never]) => {
             record(describe(args));
             return real(...args);
           },
@@ -282,7 +282,7 @@ describe('limits', () => {
     try {
       const image = { pixelValues: pixelValues('img_a2.jpg') };
       const prompts = ['caption en', 'ocr', 'answer en what?', 'detect dog', 'caption fr'];
-      const alone = [];
+      const alone: ReturnType<typeof outcome>[] = [];
       for (const prompt of prompts) alone.push(outcome(await model.describe(image, { prompt, maxTokens: 5 })));
       const seen: (typeof model.sequences)[] = [];
       const start = log.length;
