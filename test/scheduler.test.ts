@@ -13,67 +13,15 @@ import path from 'node:path';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
 import { PaliGemmaError } from '../lib/errors.js';
-import { readGGUF } from '../lib/gguf/index.js';
-import { loadModel, type GenerationResult, type LoadModelOptions, type PaliGemma } from '../lib/model/paligemma.js';
-import { native, type NativeModelSpec } from '../lib/native.js';
+import { readGGUF, writeGGUF } from '../lib/gguf/index.js';
+import { loadModel, type GenerationResult, type PaliGemma } from '../lib/model/paligemma.js';
+import { decodeSegmentation, segmentationDecoderGGUF, SegmentationDecoder } from '../lib/tasks/segmentation.js';
 import { FIXTURE_DIR, imageBytes, pixelValues } from './helpers/golden.js';
+import { decodes, recordedModel, short, type NativeCall } from './helpers/native-log.js';
 import { caught } from './helpers/reliability.js';
-
-/** One native call: the sequences it ran (decode, prefill, continuePrefill, releaseSequence) or the images it encoded. */
-interface NativeCall {
-  method: string;
-  sequences: number[];
-  images?: number;
-}
-
-/** Values of one preprocessed image of the tiny model ([3, S, S]). */
-const IMAGE_VALUES = pixelValues('img_a1.png').length;
-
-/**
- * Loads a model whose native handle logs every call in `log` before making it, and calls
- * `onCall` (which may abort requests while the call is in flight).
- */
-async function recordedModel(
-  files: ConvertResult,
-  options: Partial<LoadModelOptions> = {},
-): Promise<{ model: PaliGemma; log: NativeCall[]; onCall: { fn?: (call: NativeCall) => void } }> {
-  const log: NativeCall[] = [];
-  const onCall: { fn?: (call: NativeCall) => void } = {};
-  const record = (call: NativeCall) => {
-    log.push(call);
-    onCall.fn?.(call);
-  };
-  const Real = native.NativeModel;
-  native.NativeModel = class Recorded extends Real {
-    constructor(spec: NativeModelSpec) {
-      super(spec);
-      const wrap = (method: string, describe: (args: [never]) => NativeCall) => {
-        const real = (Real.prototype as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(this);
-        // The addon's methods are read-only on its prototype: shadow them with own properties.
-        Object.defineProperty(this, method, {
-          value: (...args: [never]) => {
-            record(describe(args));
-            return real(...args);
-          },
-        });
-      };
-      wrap('encodeImages', ([pixels]: [Float32Array]) => ({ method: 'encodeImages', sequences: [], images: pixels.length / IMAGE_VALUES }));
-      for (const method of ['prefill', 'continuePrefill', 'releaseSequence'])
-        wrap(method, ([sequence]: [number]) => ({ method, sequences: [sequence] }));
-      wrap('decode', ([sequences]: [Int32Array]) => ({ method: 'decode', sequences: [...sequences] }));
-    }
-  };
-  try {
-    const model = await loadModel({ model: files.textPath, projector: files.projectorPath, ...options });
-    return { model, log, onCall };
-  } finally {
-    native.NativeModel = Real;
-  }
-}
+import { randomVae } from './helpers/vae.js';
 
 const outcome = (r: GenerationResult) => ({ text: r.text, tokens: r.tokens, stopReason: r.stopReason });
-const decodes = (log: NativeCall[]) => log.filter((c) => c.method === 'decode');
-const short = (c: NativeCall) => `${c.method} ${c.images ?? c.sequences.join(',')}`;
 
 let dir: string;
 let files: ConvertResult;
@@ -328,7 +276,7 @@ describe('limits', () => {
   });
 });
 
-describe('accounting', () => {
+describe('model API additions', () => {
   it('reports the KV cache the sequences hold: positions × layers × 2 × KV heads × head dim × 4 bytes', async () => {
     const gguf = await readGGUF(files.textPath);
     const meta = (key: string) => Number(gguf.metadata.get(`gemma.${key}`)!.value);
@@ -358,5 +306,24 @@ describe('accounting', () => {
     for (const r of await Promise.allSettled(calls)) expect((r as PromiseRejectedResult).reason?.code).toBe('DISPOSED');
     await disposing;
     expect(model.sequences).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it("decodeSegmentation() gives the masks of the model's own mask decoder, or says which file it needs", async () => {
+    const decoderPath = path.join(dir, 'decoder.gguf');
+    await writeGGUF(decoderPath, segmentationDecoderGGUF(randomVae({ codes: 128, dim: 16, width: 8, upsample: [8, 8, 8, 4] }, 3)));
+    const size = { width: 200, height: 100 };
+    const text = '<loc0256><loc0100><loc0768><loc0900>' + Array.from({ length: 16 }, (_, i) => `<seg${String(i * 7).padStart(3, '0')}>`).join('') + ' cat';
+    const model = await loadModel({ model: files.textPath, projector: files.projectorPath, segmentation: decoderPath });
+    const bare = await loadModel({ model: files.textPath, projector: files.projectorPath });
+    try {
+      const expected = await decodeSegmentation(text, size, await SegmentationDecoder.load(decoderPath));
+      expect(expected.segments).toHaveLength(1);
+      expect(await model.decodeSegmentation(text, size)).toEqual(expected);
+      expect(model.segmentation).toBeInstanceOf(SegmentationDecoder);
+      expect(bare.segmentation).toBeUndefined();
+      expect((await caught(() => bare.decodeSegmentation(text, size))).code).toBe('NO_SEGMENTATION_DECODER');
+    } finally {
+      await Promise.all([model.dispose(), bare.dispose()]);
+    }
   });
 });

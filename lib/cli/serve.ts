@@ -99,7 +99,7 @@ const OPTIONS = {
   port: { type: 'integer', min: 0, max: 65535 },
   parallel: { type: 'integer', min: 1, max: 64 },
   'max-queue': { type: 'integer', min: 0 },
-  'max-kv-mb': { type: 'number', min: 1 },
+  'max-kv-mb': { type: 'number', min: 0.01 },
   'max-body-mb': { type: 'number', min: 0.001 },
   timeout: { type: 'number', min: 0, value: 'SEC' },
   'api-key': { type: 'string', value: 'KEY' },
