@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
 import { PaliGemmaError } from '../lib/errors.js';
@@ -306,6 +307,21 @@ describe('model API additions', () => {
     for (const r of await Promise.allSettled(calls)) expect((r as PromiseRejectedResult).reason?.code).toBe('DISPOSED');
     await disposing;
     expect(model.sequences).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('probeImage() reads the size from the header and refuses as describe() would', async () => {
+    const model = await loadModel({ model: files.textPath, projector: files.projectorPath, maxPixels: 1000 });
+    try {
+      const png = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#808080' } }).png().toBuffer();
+      expect(await model.probeImage(png)).toEqual({ width: 30, height: 20 });
+      const large = await sharp({ create: { width: 50, height: 21, channels: 3, background: '#808080' } }).png().toBuffer();
+      const tooLarge = await caught(() => model.probeImage(large));
+      expect(tooLarge.code).toBe('TOO_LARGE');
+      expect((await caught(() => model.describe(large))).message).toBe(tooLarge.message);
+      expect((await caught(() => model.probeImage(Buffer.from('not an image')))).name).toBe('ImageError');
+    } finally {
+      await model.dispose();
+    }
   });
 
   it("decodeSegmentation() gives the masks of the model's own mask decoder, or says which file it needs", async () => {

@@ -128,6 +128,21 @@ describe('the server on the step scheduler', () => {
     expect(fits.status).toBe(200);
   });
 
+  it('an image that cannot be decoded is refused before it waits for a slot', async () => {
+    const { server, base } = await start({ parallel: 1, maxQueue: 0 });
+    const running = new AbortController();
+    await readChunks(await stream(base, 3000, running.signal), 1);
+    const bad = await fetch(`${base}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: NAME, prompt: 'caption en', images: [Buffer.from('not an image').toString('base64')], stream: false }),
+    });
+    // Not 503 (full): the image's header is read before admission.
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^image: /);
+    running.abort();
+    await until(() => server.load.running === 0 && model.sequences.active === 0);
+  });
+
   it('a client that disconnects mid-stream frees its sequence at once', async () => {
     const { server, base } = await start();
     const client = new AbortController();

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { preprocess } from '../image/index.js';
-import { checkMaxPixels } from '../image/decode.js';
+import { checkMaxPixels, probeImage } from '../image/decode.js';
 import { checkOptions, optionError } from '../options.js';
 import { native, checkSimdVariant, type NativeModel } from '../native.js';
 import { Tokenizer, TokenizerError } from '../tokenizer/index.js';
@@ -364,6 +364,18 @@ export class PaliGemma {
     const prompt = segmentPrompt(label);
     const r = await this.describe(image, { ...options, prompt });
     return (await decodeSegmentation(r.text, r.image!, decoder)).segments;
+  }
+
+  /**
+   * An image's size as stored (before EXIF orientation), from its header alone, refused as
+   * describe() would refuse it (format, `maxPixels`): a cheap check before a call is queued.
+   */
+  async probeImage(image: ModelImage): Promise<{ width: number; height: number }> {
+    if (typeof image === 'object' && image !== null && 'pixelValues' in image) {
+      const size = this.#files.projector?.imageSize ?? 0;
+      return { width: size, height: size };
+    }
+    return probeImage(image, { maxPixels: this.#maxPixels });
   }
 
   /**

@@ -128,13 +128,13 @@ interface Sequence {
 
 /** What the scheduler holds, for admission control and monitoring. */
 export interface SchedulerLoad {
-  /** Sequences with a slot (starting or generating). */
+  /** Sequences holding a slot: starting, generating, or left during the native call in flight (freed when it returns). */
   active: number;
   /** Calls waiting for a slot. */
   queued: number;
   /** The most sequences with a slot at once. */
   maxSequences: number;
-  /** Bytes of KV cache the active sequences hold now (positions filled × bytes per position). */
+  /** Bytes of KV cache the active sequences hold (positions filled × bytes per position). */
   kvBytes: number;
 }
 
@@ -146,8 +146,8 @@ export class Scheduler {
   /** In order of admission. */
   readonly #active: Sequence[] = [];
   readonly #freeSlots: number[];
-  /** Slots to free natively once the call in flight returns. */
-  readonly #toRelease: number[] = [];
+  /** Slots of sequences that left during the call in flight, freed natively when it returns, and the positions they hold. */
+  readonly #toRelease: { slot: number; length: number }[] = [];
   #busy = false;
   #looping = false;
   #idle: Promise<void> = Promise.resolve();
@@ -166,11 +166,12 @@ export class Scheduler {
   }
 
   get load(): SchedulerLoad {
+    const held = [...this.#active, ...this.#toRelease];
     return {
-      active: this.#active.length,
+      active: held.length,
       queued: this.#queued.length,
       maxSequences: this.#o.maxSequences,
-      kvBytes: this.#active.reduce((n, s) => n + s.length, 0) * this.#o.kvBytesPerPosition,
+      kvBytes: held.reduce((n, s) => n + s.length, 0) * this.#o.kvBytesPerPosition,
     };
   }
 
@@ -463,9 +464,8 @@ export class Scheduler {
       return;
     }
     this.#active.splice(this.#active.indexOf(s), 1);
-    s.length = 0;
     if (!s.native) this.#freeSlots.push(s.slot);
-    else if (this.#busy) this.#toRelease.push(s.slot);
+    else if (this.#busy) this.#toRelease.push({ slot: s.slot, length: s.length });
     else this.#release(s.slot);
     if (this.#queued.length > 0) this.#kick();
   }
@@ -482,7 +482,7 @@ export class Scheduler {
       return await call();
     } finally {
       this.#busy = false;
-      for (const slot of this.#toRelease.splice(0)) this.#release(slot);
+      for (const { slot } of this.#toRelease.splice(0)) this.#release(slot);
     }
   }
 }

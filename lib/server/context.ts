@@ -104,11 +104,13 @@ export class RequestContext {
   }
 
   /**
-   * Runs a generation: waits for a slot and KV memory (the request timeout applies), then calls the
-   * model with this request's signals; `onText` receives text as it can be sent.
+   * Runs a generation: checks the image's header (a bad or oversized image is refused without
+   * queueing), waits for a slot and KV memory (the request timeout applies), then calls the model
+   * with this request's signals; `onText` receives text as it can be sent.
    */
   async generate(g: Generation, onText?: (text: string) => void): Promise<GenerationOutcome> {
     const { admission, model, decoder } = this.state;
+    await model.probeImage?.(g.image);
     const size = generationSize(model, g);
     const kvBytes = (size.promptTokens + size.maxTokens) * (model.kvBytesPerPosition ?? 0);
     const release = await admission.acquire(AbortSignal.any([this.gone, this.#cut.signal]), kvBytes);

@@ -17,10 +17,11 @@ import { taskResult, type TaskResult } from './task-result.js';
 /**
  * What the server uses of a model: the public API of {@link PaliGemma}. The optional members add
  * KV-memory admission (`kvBytesPerPosition`), load figures (`sequences`), masks for segment
- * prompts (`segmentation`) and file details (`files`) when the model has them.
+ * prompts (`segmentation`), file details (`files`) and image checks before admission
+ * (`probeImage`) when the model has them.
  */
 export type ServedModel = Pick<PaliGemma, 'describe' | 'tokenizer' | 'imageTokens' | 'contextLength'> &
-  Partial<Pick<PaliGemma, 'sequences' | 'kvBytesPerPosition' | 'segmentation' | 'files'>>;
+  Partial<Pick<PaliGemma, 'sequences' | 'kvBytesPerPosition' | 'segmentation' | 'files' | 'probeImage'>>;
 
 /** A generation request, already validated. */
 export interface Generation extends SamplingOptions {
