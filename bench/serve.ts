@@ -67,7 +67,7 @@ interface Server {
 
 /** Starts `paligemma serve` on a free port. */
 async function startServer(s: Setup): Promise<Server> {
-  const args = ['--import', 'tsx', path.join(projectRoot, 'lib/cli/main.ts'), 'serve', '--model', s.text, '--projector', s.projector, '--port', '0', '--name', 'bench', '--parallel', parallel, '--max-queue', '1000', '--quiet'];
+  const args = ['--import', 'tsx', path.join(projectRoot, 'lib/cli/main.ts'), 'serve', '--model', s.text, '--projector', s.projector, '--port', '0', '--name', 'bench', '--parallel', parallel, '--max-queue', '1000', '--timeout', '0', '--quiet'];
   const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -217,15 +217,22 @@ async function bench(s: Setup): Promise<void> {
   const pid = server.child.pid!;
   try {
     await request(server.base, s); // warm: first call, image cache
+    // The server's CPU time per request: less sensitive than wall time to what else the machine runs.
+    let ticks = cpuTicks(pid);
+    const cpuPerRequest = (requests: number) => {
+      const used = cpuTicks(pid) - ticks;
+      ticks = cpuTicks(pid);
+      return `; server CPU ${(used / 100 / requests).toFixed(2)} s per request (loadavg ${loadavg()})`;
+    };
     const serial = await run(server.base, s, 1, s.serial);
-    console.log(describeRun('serial    ', serial));
+    console.log(describeRun('serial    ', serial) + cpuPerRequest(s.serial));
 
     const rss: number[] = [kib(pid, 'VmRSS')];
     const sampler = setInterval(() => rss.push(kib(pid, 'VmRSS')), 250);
     const concurrent = await run(server.base, s, clients, s.perClient);
     clearInterval(sampler);
     rss.push(kib(pid, 'VmRSS'));
-    console.log(describeRun('concurrent', concurrent));
+    console.log(describeRun('concurrent', concurrent) + cpuPerRequest(concurrent.requests));
     const serialRate = s.serial / serial.wallMs;
     const concurrentRate = (concurrent.requests - concurrent.failed.length) / concurrent.wallMs;
     console.log(`throughput concurrent ÷ serial: ${(concurrentRate / serialRate).toFixed(2)}x; server RSS start ${mb(rss[0]!)}, peak ${mb(Math.max(...rss))}, end ${mb(rss.at(-1)!)}`);

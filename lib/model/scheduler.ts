@@ -242,7 +242,15 @@ export class Scheduler {
 
   async #loop(): Promise<void> {
     try {
-      for (let step = this.#nextStep(); step; step = this.#nextStep()) await step();
+      for (let step = this.#nextStep(); step; step = this.#nextStep()) {
+        try {
+          await step();
+        } catch (err) {
+          // Steps deliver their errors to the sequences concerned; anything else is a bug, which
+          // must not leave calls hanging.
+          for (const s of [...this.#active]) this.#fail(s, err);
+        }
+      }
     } finally {
       this.#looping = false;
       this.#wake?.();
