@@ -406,7 +406,7 @@ export class PaliGemma {
         throw new PaliGemmaError('BAD_ARGUMENT', `generate({ tokens }): token ${String(input.tokens[bad])} at index ${bad} is not an id in 0..${vocab - 1}`);
       const maxTokens = this.#checkGeneration(input, ids.length, false);
       const generation = new Generation(input, maxTokens, this.tokenizer, vocab);
-      const [done] = this.#scheduler.submit([{ ids, positions: ids.length + maxTokens, next: generation.next, signal: input.signal }]);
+      const [done] = this.#scheduler.submit([{ ids, next: generation.next, signal: input.signal }]);
       return generation.result((await done!).timings, ids.length, 0);
     });
   }
@@ -425,7 +425,7 @@ export class PaliGemma {
       if (n > this.contextLength) throw this.#overflow(n, 0); // before any heavy work
       const pixels = withImage ? (await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!)).pixelValues : undefined;
       const [done] = this.#scheduler.submit([
-        { image: pixels && { pixels, cache: false }, ids, positions: n, logitsRows: n, capture: true, next: () => undefined },
+        { image: pixels && { pixels, cache: false }, ids, logitsRows: n, capture: true, next: () => undefined },
       ]);
       const { prefill: out, vision } = await done!;
       const vocab = this.#files.text.vocabSize;
@@ -492,7 +492,7 @@ export class PaliGemma {
     const generation = new Generation(options, maxTokens, this.tokenizer, this.#files.text.vocabSize);
     const promptTokens = this.imageTokens + ids.length;
     return {
-      job: { image: { pixels: pixelValues, cache: true }, ids, positions: promptTokens + maxTokens, next: generation.next, signal },
+      job: { image: { pixels: pixelValues, cache: true }, ids, next: generation.next, signal },
       result: (outcome) => ({ ...generation.result(outcome.timings, promptTokens, preprocessMs), image: { width, height } }),
     };
   }

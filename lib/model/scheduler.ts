@@ -41,8 +41,6 @@ export interface SequenceJob {
   image?: { pixels: Float32Array; cache: boolean };
   /** The token rows after the image rows. */
   ids: Int32Array;
-  /** The most positions the sequence may fill (prompt + tokens to generate), for KV accounting. */
-  positions: number;
   /** Logits of the prompt's last rows to return (default 1), and every intermediate (evaluate). */
   logitsRows?: number;
   capture?: boolean;
