@@ -7,12 +7,15 @@
  *     throughput against the serial run, p50/p99 latency, failed requests, and the server's RSS
  *     sampled all along (start / peak / end);
  *  3. disconnect storm: every client starts a long streaming generation and drops the connection
- *     after a few chunks or at a deadline (most while still queued); then how long until the server
- *     is idle (no generation left behind; at most a prefill in flight finishes) and the latency of
- *     one ordinary request.
+ *     after a few chunks or at a deadline; then how long until the model holds no sequence (its
+ *     active count from /api/ps is 0) and the server is idle, and the latency of one ordinary request.
  *
  *   node --import tsx bench/serve.ts [--model tiny|full|both] [--clients 32] [--per-client N]
- *                                    [--serial N] [--tokens N] [--parallel N]
+ *                                    [--serial N] [--tokens N] [--parallel N] [--images N]
+ *
+ * `--parallel` (default: the number of clients) is the server's sequences generating at once;
+ * `--images N` cycles through N distinct images (default 1: after the first request, the image
+ * cache serves the vision tower's output, as for repeated questions about one picture).
  *
  * `tiny` is the test fixture model (converted into a temporary directory), `full` the full-size
  * files of `npm run bench` (bench/model-files.ts makes them in the bench cache, 5.8 GB). Absolute
@@ -38,13 +41,15 @@ function option(name: string, fallback: string): string {
 
 const which = option('model', 'tiny');
 const clients = Number(option('clients', '32'));
-const parallel = option('parallel', '4');
+const parallel = option('parallel', String(clients));
+const distinctImages = Number(option('images', '1'));
 
 interface Setup {
   label: string;
   text: string;
   projector: string;
-  image: Buffer;
+  /** The images the requests cycle through. */
+  images: Buffer[];
   tokens: number;
   serial: number;
   perClient: number;
@@ -62,7 +67,7 @@ interface Server {
 
 /** Starts `paligemma serve` on a free port. */
 async function startServer(s: Setup): Promise<Server> {
-  const args = ['--import', 'tsx', path.join(projectRoot, 'lib/cli/main.ts'), 'serve', '--model', s.text, '--projector', s.projector, '--port', '0', '--name', 'bench', '--parallel', parallel, '--max-queue', '1000', '--quiet'];
+  const args = ['--import', 'tsx', path.join(projectRoot, 'lib/cli/main.ts'), 'serve', '--model', s.text, '--projector', s.projector, '--port', '0', '--name', 'bench', '--parallel', parallel, '--max-queue', '1000', '--timeout', '0', '--quiet'];
   const child = spawn(process.execPath, args, { cwd: projectRoot, stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -81,7 +86,10 @@ async function startServer(s: Setup): Promise<Server> {
  * which queued requests on the full-size model exceed). Resolves with the status when the response
  * starts; `body` then resolves with the whole text.
  */
+let sent = 0;
+
 function post(base: string, s: Setup, options: { stream: boolean; tokens: number; signal?: AbortSignal }) {
+  const image = s.images[sent++ % s.images.length]!;
   return new Promise<{ status: number; response: http.IncomingMessage; body: () => Promise<string> }>((resolve, reject) => {
     const req = http.request(`${base}/api/generate`, { method: 'POST', signal: options.signal }, (response) => {
       const body = async () => {
@@ -92,7 +100,7 @@ function post(base: string, s: Setup, options: { stream: boolean; tokens: number
       resolve({ status: response.statusCode ?? 0, response, body });
     });
     req.on('error', reject);
-    req.end(JSON.stringify({ model: 'bench', prompt: 'caption en', images: [s.image.toString('base64')], stream: options.stream, options: { num_predict: options.tokens } }));
+    req.end(JSON.stringify({ model: 'bench', prompt: 'caption en', images: [image.toString('base64')], stream: options.stream, options: { num_predict: options.tokens } }));
   });
 }
 
@@ -182,21 +190,49 @@ async function storm(base: string, s: Setup): Promise<{ dropped: number; chunks:
   return { dropped: clients, chunks };
 }
 
+/** The model's and the server's load, from /api/ps. */
+async function ps(base: string): Promise<{ sequences: { active: number; kvBytes: number }; requests: { running: number } }> {
+  const body = (await (await fetch(`${base}/api/ps`)).json()) as { models: { paligemma: Awaited<ReturnType<typeof ps>> }[] };
+  return body.models[0]!.paligemma;
+}
+
+/** `n` distinct images: `image` with one pixel changed in each but the first (PNG). */
+async function variants(image: Buffer, n: number): Promise<Buffer[]> {
+  const sharp = (await import('sharp')).default;
+  const { data, info } = await sharp(image).raw().toBuffer({ resolveWithObject: true });
+  return Promise.all(
+    Array.from({ length: n }, (_, i) => {
+      if (i === 0) return image;
+      const pixels = Buffer.from(data);
+      pixels[0] = (pixels[0]! + i) & 0xff;
+      pixels[1] = (pixels[1]! + (i >> 8)) & 0xff;
+      return sharp(pixels, { raw: { width: info.width, height: info.height, channels: info.channels } }).png().toBuffer();
+    }),
+  );
+}
+
 async function bench(s: Setup): Promise<void> {
-  console.log(`\n== ${s.label}: ${clients} clients, --parallel ${parallel}, ${s.tokens} tokens per request (loadavg ${loadavg()})`);
+  console.log(`\n== ${s.label}: ${clients} clients, --parallel ${parallel}, ${s.tokens} tokens per request, ${s.images.length} distinct image(s) (loadavg ${loadavg()})`);
   const server = await startServer(s);
   const pid = server.child.pid!;
   try {
     await request(server.base, s); // warm: first call, image cache
+    // The server's CPU time per request: less sensitive than wall time to what else the machine runs.
+    let ticks = cpuTicks(pid);
+    const cpuPerRequest = (requests: number) => {
+      const used = cpuTicks(pid) - ticks;
+      ticks = cpuTicks(pid);
+      return `; server CPU ${(used / 100 / requests).toFixed(2)} s per request (loadavg ${loadavg()})`;
+    };
     const serial = await run(server.base, s, 1, s.serial);
-    console.log(describeRun('serial    ', serial));
+    console.log(describeRun('serial    ', serial) + cpuPerRequest(s.serial));
 
     const rss: number[] = [kib(pid, 'VmRSS')];
     const sampler = setInterval(() => rss.push(kib(pid, 'VmRSS')), 250);
     const concurrent = await run(server.base, s, clients, s.perClient);
     clearInterval(sampler);
     rss.push(kib(pid, 'VmRSS'));
-    console.log(describeRun('concurrent', concurrent));
+    console.log(describeRun('concurrent', concurrent) + cpuPerRequest(concurrent.requests));
     const serialRate = s.serial / serial.wallMs;
     const concurrentRate = (concurrent.requests - concurrent.failed.length) / concurrent.wallMs;
     console.log(`throughput concurrent ÷ serial: ${(concurrentRate / serialRate).toFixed(2)}x; server RSS start ${mb(rss[0]!)}, peak ${mb(Math.max(...rss))}, end ${mb(rss.at(-1)!)}`);
@@ -205,8 +241,15 @@ async function bench(s: Setup): Promise<void> {
     const t0 = performance.now();
     const st = await storm(server.base, s);
     const stormMs = performance.now() - t0;
-    // Idle = a second in which the server used under 0.05 s of CPU. A generation left behind would
-    // keep it busy; one prefill in flight when its client left may still finish first.
+    // No sequence left behind: the model's active count (sequences holding a slot and KV cache)
+    // and the server's running requests go to 0.
+    let load = await ps(server.base);
+    while ((load.sequences.active > 0 || load.requests.running > 0) && performance.now() - t0 < stormMs + 300_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      load = await ps(server.base);
+    }
+    const freedMs = performance.now() - t0 - stormMs;
+    // Idle = a second in which the server used under 0.05 s of CPU.
     const idleStart = performance.now();
     let window = 0;
     do {
@@ -218,7 +261,8 @@ async function bench(s: Setup): Promise<void> {
     const after = await request(server.base, s);
     console.log(
       `disconnect storm: ${st.dropped} streams of ${s.stormTokens} tokens dropped after 1–3 chunks or a deadline (${st.chunks} chunks read) in ${seconds(stormMs)}, ` +
-        `server CPU ${((cpuTicks(pid) - before) / 100).toFixed(2)} s; idle ${seconds(Math.max(0, idleMs))} after the last client left ` +
+        `server CPU ${((cpuTicks(pid) - before) / 100).toFixed(2)} s; ${load.sequences.active} sequences and ${load.requests.running} requests left ${seconds(freedMs)} after the last client left (KV ${mb(load.sequences.kvBytes)}); ` +
+        `idle ${seconds(Math.max(0, idleMs))} after that ` +
         `(${window < 5 ? 'no generation left behind' : 'STILL BUSY'}); next request ${'error' in after ? `FAILED ${after.error}` : seconds(after.ms)}; RSS ${mb(kib(pid, 'VmRSS'))}`,
     );
   } finally {
@@ -230,10 +274,10 @@ async function bench(s: Setup): Promise<void> {
 const tiny = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-serve-bench-'));
   const f = await convertCheckpoint(path.join(projectRoot, 'test/fixtures/paligemma-tiny'), { outDir: dir, outType: 'f32' });
-  const image = readFileSync(path.join(projectRoot, 'test/fixtures/paligemma-tiny/golden/img_a1.png'));
+  const images = await variants(readFileSync(path.join(projectRoot, 'test/fixtures/paligemma-tiny/golden/img_a1.png')), distinctImages);
   const perClient = Number(option('per-client', '4'));
   return {
-    setup: { label: 'tiny model', text: f.textPath, projector: f.projectorPath, image, tokens: Number(option('tokens', '20')), serial: Number(option('serial', String(clients))), perClient, stormTokens: 2000, stormDeadlineMs: 2000 },
+    setup: { label: 'tiny model', text: f.textPath, projector: f.projectorPath, images, tokens: Number(option('tokens', '20')), serial: Number(option('serial', String(clients))), perClient, stormTokens: 2000, stormDeadlineMs: 2000 },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 };
@@ -241,7 +285,7 @@ const tiny = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
 const full = async (): Promise<{ setup: Setup; cleanup: () => void }> => {
   const f = await ensureModelFiles(benchCacheDir(), { check: false });
   return {
-    setup: { label: 'full-size model', text: f.text, projector: f.projector, image: readFileSync(f.image), tokens: Number(option('tokens', '8')), serial: Number(option('serial', '4')), perClient: Number(option('per-client', '1')), stormTokens: 100, stormDeadlineMs: 30_000 },
+    setup: { label: 'full-size model', text: f.text, projector: f.projector, images: await variants(readFileSync(f.image), distinctImages), tokens: Number(option('tokens', '8')), serial: Number(option('serial', '4')), perClient: Number(option('per-client', '1')), stormTokens: 100, stormDeadlineMs: 30_000 },
     cleanup: () => {},
   };
 };

@@ -19,6 +19,7 @@ export type {
   Evaluation,
   TaskOptions,
   Timings,
+  SchedulerLoad,
 } from './model/paligemma.js';
 export { PaliGemmaError, isPaliGemmaError } from './errors.js';
 export type { PaliGemmaErrorCode } from './errors.js';

@@ -168,6 +168,8 @@ export interface NativeModel {
   decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
   /** Frees the KV caches (and prefills in progress) of sequences >= keep. */
   releaseSequences(keep: number): void;
+  /** Frees the KV cache (and prefill in progress) of one sequence; the others keep theirs. */
+  releaseSequence(sequence: number): void;
   dispose(): void;
   readonly simd: string;
   /** Pool threads; 0 once disposed. */

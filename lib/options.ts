@@ -142,7 +142,8 @@ const generate: Keys<GenerateInput> = { tokens: true, ...task };
 const evaluate: Keys<EvaluateInput> = { image: true, pixelValues: true, prompt: true, topK: true };
 const loadModel: Keys<LoadModelOptions> = {
   model: true, projector: true, ollama: true, ollamaModelsDir: true, requireProjector: true, threads: true, simd: true,
-  lockMemory: true, maxPixels: true, segmentation: true, imageCacheBytes: true, onProgress: true,
+  lockMemory: true, maxPixels: true, segmentation: true, imageCacheBytes: true, maxSequences: true, prefillChunkLayers: true,
+  onProgress: true,
 };
 
 const pullModel: Keys<PullOptions> = {

@@ -87,6 +87,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod<&ModelWrap::ContinuePrefill>("continuePrefill"),
                         InstanceMethod<&ModelWrap::Decode>("decode"),
                         InstanceMethod<&ModelWrap::ReleaseSequences>("releaseSequences"),
+                        InstanceMethod<&ModelWrap::ReleaseSequence>("releaseSequence"),
                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
                         InstanceAccessor<&ModelWrap::Simd>("simd"),
                         InstanceAccessor<&ModelWrap::Threads>("threads")});
@@ -327,6 +328,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     const size_t keep = SizeArg(info, 0, "keep");
     if (busy_) throw Napi::Error::New(info.Env(), "the model is busy");
     if (model_) model_->release_slots(static_cast<int>(keep < kMaxBatch ? keep : kMaxBatch));
+    return info.Env().Undefined();
+  }
+
+  // releaseSequence(sequence): frees that sequence's KV cache (and prefill in progress) only.
+  Napi::Value ReleaseSequence(const Napi::CallbackInfo& info) {
+    const int seq = SequenceArg(info, 0);
+    if (busy_) throw Napi::Error::New(info.Env(), "the model is busy");
+    if (model_) model_->release_slot(seq);
     return info.Env().Undefined();
   }
 

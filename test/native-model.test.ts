@@ -99,3 +99,25 @@ describe('a prefill in layers', () => {
     expect(() => handle.decode(Int32Array.of(3), Int32Array.of(5))).toThrow(/sequence 3 has no prefill/);
   });
 });
+
+describe('releaseSequence', () => {
+  const ids = Int32Array.of(2, 100, 200, 108);
+
+  it('frees one sequence (and its prefill in progress); the others go on with the same bits', async () => {
+    await handle.prefill(0, null, ids);
+    const alone = await handle.decode(Int32Array.of(0), Int32Array.of(5));
+    await handle.prefill(0, null, ids);
+    await handle.prefill(1, null, ids);
+    expect((await handle.prefill(2, null, ids, { layers: 1 })).done).toBe(false);
+    const busy = handle.decode(Int32Array.of(1), Int32Array.of(5));
+    expect(() => handle.releaseSequence(1)).toThrow(/busy/);
+    await busy;
+    handle.releaseSequence(1);
+    handle.releaseSequence(2);
+    handle.releaseSequence(7); // never used: nothing to free
+    expect(() => handle.decode(Int32Array.of(1), Int32Array.of(5))).toThrow(/sequence 1 has no prefill/);
+    expect(() => handle.continuePrefill(2)).toThrow(/no prefill in progress/);
+    expect(await handle.decode(Int32Array.of(0), Int32Array.of(5))).toEqual(alone);
+    expect(() => handle.releaseSequence(64)).toThrow(/sequence must be below 64/);
+  });
+});

@@ -160,6 +160,30 @@ describe('Admission', () => {
   });
 });
 
+describe('Admission with a KV-cache limit', () => {
+  it('counts what running and waiting requests may fill: 503 beyond the limit, 400 alone; a leaver frees its share', async () => {
+    const a = new Admission(1, 5, 100);
+    const release = await a.acquire(new AbortController().signal, 40);
+    const gone = new AbortController();
+    const waiting = a.acquire(gone.signal, 40);
+    expect(a.kvBytes).toBe(80);
+    const busy = (await a.acquire(new AbortController().signal, 30).catch((e: unknown) => e)) as HttpError;
+    expect(busy.status).toBe(503);
+    expect(Number(busy.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+    expect(busy.message).toMatch(/KV cache/);
+    const alone = (await a.acquire(new AbortController().signal, 101).catch((e: unknown) => e)) as HttpError;
+    expect(alone.status).toBe(400);
+    gone.abort(new Error('left'));
+    await expect(waiting).rejects.toThrow('left');
+    expect(a.kvBytes).toBe(40);
+    const next = a.acquire(new AbortController().signal, 60); // fits beside the running one: waits for the slot only
+    expect(a.kvBytes).toBe(100);
+    release();
+    (await next)();
+    expect([a.running, a.waiting, a.kvBytes]).toEqual([0, 0, 0]);
+  });
+});
+
 describe('taskResult', () => {
   const size = { width: 200, height: 100 };
   const segText = '<loc0256><loc0100><loc0768><loc0900>' + Array.from({ length: 16 }, (_, i) => `<seg${String(i * 7).padStart(3, '0')}>`).join('') + ' cat';

@@ -10,9 +10,6 @@ import { CliError, EXIT } from './errors.js';
 import { StatusLine, formatMs } from './progress.js';
 import { COMMON_OPTIONS, openModel } from './tasks.js';
 import type { PaliGemma } from '../model/paligemma.js';
-import type { ModelFiles } from '../model/files.js';
-import type { SegmentationDecoder } from '../tasks/segmentation.js';
-import type { SimdVariantName } from '../native.js';
 
 /** Options of every long-running command that loads a model. */
 export const MODEL_OPTIONS = {
@@ -43,32 +40,25 @@ export const MODEL_HELP = [
 
 type ModelOptions = Options<typeof MODEL_OPTIONS>;
 
-/** A loaded model with what the long-running commands need around it. */
+/** A loaded model (with its mask decoder, if given) and the name clients use for it. */
 export interface OpenedModel {
   model: PaliGemma;
-  decoder: SegmentationDecoder | undefined;
-  files: ModelFiles;
-  /** The name clients use: --name, else the Ollama name, else the text file's name without `.gguf`. */
+  /** --name, else the Ollama name, else the text file's name without `.gguf`. */
   name: string;
 }
 
-/** Checks the model options and loads the model (and mask decoder); the caller disposes the model. */
-export async function openServedModel(o: ModelOptions & { name?: string }): Promise<OpenedModel> {
+/**
+ * Checks the model options and loads the model, with its mask decoder and room for `sequences`
+ * calls generating at once; the caller disposes the model.
+ */
+export async function openServedModel(o: ModelOptions & { name?: string }, sequences: number): Promise<OpenedModel> {
   if (o.model !== undefined && o.ollama !== undefined) throw new UsageError('give --model or --ollama, not both');
   if (o.model === undefined && o.ollama === undefined) throw new UsageError('missing the model: give --model FILE --projector FILE, or --ollama NAME');
   const status = new StatusLine();
   try {
-    const { locateModelFiles } = await import('../model/files.js');
-    const files = await locateModelFiles({ model: o.model, projector: o.projector, ollama: o.ollama, ollamaModelsDir: o['ollama-models'], requireProjector: true });
-    let decoder: SegmentationDecoder | undefined;
-    if (o.segmentation !== undefined) {
-      status.update(`loading the segmentation decoder ${path.basename(o.segmentation)}…`, true);
-      const { SegmentationDecoder } = await import('../tasks/segmentation.js');
-      decoder = await SegmentationDecoder.load(o.segmentation, { simd: o.simd as SimdVariantName | undefined });
-    }
-    const model = await openModel(o, status);
+    const model = await openModel(o, status, { maxSequences: sequences, segmentation: o.segmentation });
     const name = o.name ?? o.ollama ?? path.basename(o.model!).replace(/\.gguf$/i, '');
-    return { model, decoder, files, name };
+    return { model, name };
   } finally {
     status.clear();
   }
@@ -100,12 +90,16 @@ export function untilShutdown(o: { 'shutdown-grace'?: number }, close: (graceMs:
   });
 }
 
+/** Requests generating at once: they share each decode step (one pass over the weights). */
+const DEFAULT_PARALLEL = 16;
+
 const OPTIONS = {
   ...MODEL_OPTIONS,
   host: { type: 'string', value: 'HOST' },
   port: { type: 'integer', min: 0, max: 65535 },
   parallel: { type: 'integer', min: 1, max: 64 },
   'max-queue': { type: 'integer', min: 0 },
+  'max-kv-mb': { type: 'number', min: 0.01 },
   'max-body-mb': { type: 'number', min: 0.001 },
   timeout: { type: 'number', min: 0, value: 'SEC' },
   'api-key': { type: 'string', value: 'KEY' },
@@ -124,8 +118,10 @@ const USAGE = [
   '  --host HOST          address to listen on (default 127.0.0.1: this machine only)',
   '  --port N             port (default 11434, as Ollama; 0 picks a free one)',
   '  --name NAME          the model name clients use (default: the Ollama name or the file name)',
-  '  --parallel N         generations issued to the model at once (default 4)',
+  `  --parallel N         generations at once, sharing each decode step (default ${DEFAULT_PARALLEL}, at most 64)`,
   '  --max-queue N        requests waiting for a slot before 503 + Retry-After (default 64)',
+  '  --max-kv-mb N        KV cache the running and waiting requests may fill, counting each',
+  '                       prompt and token limit; beyond it 503 + Retry-After (default: RAM / 4)',
   '  --max-body-mb N      largest request body (default 32)',
   '  --timeout SEC        longest request, queueing included (default 600; 0 = none)',
   '  --api-key KEY        require Authorization: Bearer KEY (or set PALIGEMMA_API_KEY, which keeps',
@@ -143,14 +139,14 @@ const serve: Command = {
     if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
     const apiKey = o['api-key'] ?? (process.env.PALIGEMMA_API_KEY || undefined);
     const { createServer } = await import('../server/index.js');
-    const { model, decoder, files, name } = await openServedModel(o);
+    const parallel = o.parallel ?? DEFAULT_PARALLEL;
+    const { model, name } = await openServedModel(o, parallel);
     try {
       const server = createServer(model, {
         name,
-        files,
-        segmentation: decoder,
-        parallel: o.parallel,
+        parallel,
         maxQueue: o['max-queue'],
+        maxKvBytes: o['max-kv-mb'] === undefined ? undefined : Math.round(o['max-kv-mb'] * 1024 * 1024),
         maxBodyBytes: o['max-body-mb'] === undefined ? undefined : Math.round(o['max-body-mb'] * 1024 * 1024),
         requestTimeoutMs: o.timeout === undefined ? undefined : Math.round(o.timeout * 1000),
         apiKey,

@@ -19,7 +19,7 @@ import { answerPrompt, captionPrompt, detectPrompt, ocrPrompt, segmentPrompt, ty
 import { MAX_IMAGE_BYTES } from '../image/input.js';
 import { checkFileArgument, readFileArgument } from './files.js';
 import { parseDetections } from '../tasks/parse.js';
-import type { GenerationResult, PaliGemma } from '../model/paligemma.js';
+import type { GenerationResult, LoadModelOptions, PaliGemma } from '../model/paligemma.js';
 import type { SegmentationDecoder } from '../tasks/segmentation.js';
 import type { SimdVariantName } from '../native.js';
 
@@ -238,8 +238,12 @@ async function checkModelFiles(o: AllOptions): Promise<void> {
   if (o.segmentation !== undefined) await checkFileArgument('--segmentation', o.segmentation, 'a mask decoder file', ['.npz', '.gguf']);
 }
 
-/** Loads the model named by the options, with a status line; the caller disposes it. */
-export async function openModel(o: AllOptions, status: StatusLine): Promise<PaliGemma> {
+/** Loads the model named by the options (plus `extra` load options), with a status line; the caller disposes it. */
+export async function openModel(
+  o: AllOptions,
+  status: StatusLine,
+  extra: Pick<LoadModelOptions, 'maxSequences' | 'segmentation'> = {},
+): Promise<PaliGemma> {
   const files = [o.model, o.projector].filter((f): f is string => f !== undefined);
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
   const bytes = sizes.reduce((a, b) => a + b, 0);
@@ -256,6 +260,7 @@ export async function openModel(o: AllOptions, status: StatusLine): Promise<Pali
     threads: o.threads,
     simd: o.simd as SimdVariantName | undefined,
     maxPixels: o['max-pixels'],
+    ...extra,
     onProgress: (p) => {
       const done = { validated: 'validated the headers', tokenizer: 'built the tokenizer', mapped: 'mapped the weights' }[p.phase];
       status.update(`loading ${source}: ${done} (${formatBytes(p.bytes)}, ${formatMs(p.elapsedMs)})…`);

@@ -8,6 +8,12 @@ import { CliError, EXIT } from './errors.js';
 import { formatMs } from './progress.js';
 import { MODEL_HELP, MODEL_OPTIONS, openServedModel, untilShutdown } from './serve.js';
 
+/**
+ * Jobs a worker runs at once: they share each decode step, so a worker gets through several jobs
+ * in about the time of one; a few rather than many, so that idle workers elsewhere get jobs too.
+ */
+const DEFAULT_CONCURRENCY = 8;
+
 const OPTIONS = {
   ...MODEL_OPTIONS,
   redis: { type: 'string', value: 'URL' },
@@ -28,7 +34,7 @@ const USAGE = [
   'Queue:',
   '  --redis URL          redis://[user:password@]host[:port][/db] (default: $REDIS_URL)',
   '  --queue NAME         the BullMQ queue',
-  '  --concurrency N      jobs run at once (default 1)',
+  `  --concurrency N      jobs run at once, sharing each decode step (default ${DEFAULT_CONCURRENCY}, at most 64)`,
   "  --lock-duration MS   BullMQ's job lock (default 30000): how soon a dead worker's job is retaken",
   "  --stalled-interval MS  BullMQ's stalled-job check interval (default 30000)",
   '  --quiet              no log line per job on stderr',
@@ -56,13 +62,13 @@ const worker: Command = {
     await loadBullmq().catch((err: Error) => {
       throw err.name === 'MissingDependencyError' ? new CliError(err.message, 'bullmq is an optional peer dependency of paligemma, needed only by queue workers') : err;
     });
-    const { model, decoder } = await openServedModel(o);
+    const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+    const { model } = await openServedModel(o, concurrency);
     try {
       const queueWorker = await runWorker(model, {
         redis,
         queue: o.queue,
-        concurrency: o.concurrency,
-        segmentation: decoder,
+        concurrency,
         lockDurationMs: o['lock-duration'],
         stalledIntervalMs: o['stalled-interval'],
         log: o.quiet ? undefined : (e) => console.error(

@@ -56,6 +56,22 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions = {}
   return source instanceof Uint8Array ? decodeEncoded(source, maxPixels) : fromRawPixels(source, maxPixels);
 }
 
+/**
+ * Reads an image's header only — no pixel is decoded — and checks it as {@link decodeImage} would
+ * begin to: an accepted format, a size, at most `maxPixels` pixels. Returns the stored size (before
+ * EXIF orientation). A cheap refusal of what decodeImage would refuse, before any costly work.
+ */
+export async function probeImage(input: ImageInput, options: DecodeOptions = {}): Promise<{ width: number; height: number }> {
+  const maxPixels = checkMaxPixels(options.maxPixels);
+  const source = await imageSource(input);
+  if (!(source instanceof Uint8Array)) {
+    checkPixelCount(source.width, source.height, maxPixels);
+    return { width: source.width, height: source.height };
+  }
+  const { width, height } = await readHeader(source, maxPixels);
+  return { width, height };
+}
+
 /** Validates a `maxPixels` option, returning the default when it is absent. */
 export function checkMaxPixels(maxPixels: number | undefined): number {
   if (maxPixels === undefined) return DEFAULT_MAX_PIXELS;
@@ -72,9 +88,9 @@ function checkPixelCount(width: number, height: number, maxPixels: number): void
   }
 }
 
-async function decodeEncoded(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+/** The header of an encoded image, refused when its format is not accepted or it has more than `maxPixels` pixels. */
+async function readHeader(bytes: Uint8Array, maxPixels: number): Promise<sharp.Metadata & { width: number; height: number }> {
   if (bytes.length === 0) throw new ImageError('EMPTY', 'image is empty (0 bytes)');
-  // Header only: refuse oversized images before any pixel is decoded.
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -89,7 +105,12 @@ async function decodeEncoded(bytes: Uint8Array, maxPixels: number): Promise<RgbI
   }
   if (!meta.width || !meta.height) throw new ImageError('CORRUPT', 'image header has no size');
   checkPixelCount(meta.width, meta.height, maxPixels);
+  return meta as sharp.Metadata & { width: number; height: number };
+}
 
+async function decodeEncoded(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+  // Header only: refuse oversized images before any pixel is decoded.
+  const meta = await readHeader(bytes, maxPixels);
   let decoded: { data: Buffer; info: sharp.OutputInfo };
   try {
     decoded = await sharp(bytes, {

@@ -1,20 +1,23 @@
 /**
  * The PaliGemma model: loads the two GGUF files, and turns an image and a prompt into text.
  * Data flows one way: image → pixels → vision features → prefill → decode loop → text.
- * Every call on one model runs after the previous one finished (a promise queue), and every
- * heavy step runs in native code off the JS thread.
+ * Concurrent calls on one model run as sequences of one step scheduler (scheduler.ts), which
+ * batches their decode steps; every heavy step runs in native code off the JS thread.
  */
 import { performance } from 'node:perf_hooks';
 
 import { preprocess } from '../image/index.js';
-import { checkMaxPixels } from '../image/decode.js';
+import { checkMaxPixels, probeImage } from '../image/decode.js';
 import { checkOptions, optionError } from '../options.js';
 import { native, checkSimdVariant, type NativeModel } from '../native.js';
 import { Tokenizer, TokenizerError } from '../tokenizer/index.js';
 import { PaliGemmaError } from '../errors.js';
 import { ModelFilesError, locateModelFiles, type ModelFiles, type ModelFilesErrorCode } from './files.js';
 import { textSpec, visionSpec } from './native-spec.js';
-import { ByteLru, pixelKey } from './cache.js';
+import { ByteLru } from './cache.js';
+import { Generation } from './generation.js';
+import { NATIVE_MAX_SEQUENCES, Scheduler, disposedError, type SchedulerLoad, type SequenceJob, type SequenceOutcome } from './scheduler.js';
+import { DEFAULT_MAX_TOKENS } from './types.js';
 import type {
   ModelImage,
   LoadModelOptions,
@@ -30,7 +33,7 @@ import type {
   TaskOptions,
 } from './types.js';
 
-import { checkSampling, createSampler, topK } from './sampling.js';
+import { checkSampling, topK } from './sampling.js';
 import {
   SegmentationDecoder,
   answerPrompt,
@@ -43,9 +46,12 @@ import {
   segmentPrompt,
   type CaptionOptions,
   type Detection,
+  type ImageSize,
   type SegmentMask,
+  type SegmentationResult,
 } from '../tasks/index.js';
 
+export type { SchedulerLoad } from './scheduler.js';
 export type {
   ModelImage,
   LoadModelOptions,
@@ -65,9 +71,8 @@ export type {
 /** The `<image>` placeholder id in PaliGemma's vocabulary and `\n`, which ends every prompt. */
 const IMAGE_PIECE = '<image>';
 const DEFAULT_PROMPT = 'caption en';
-const DEFAULT_MAX_TOKENS = 100;
 const DEFAULT_IMAGE_CACHE_BYTES = 64 * 1024 * 1024;
-const MAX_BATCH = 64;
+const DEFAULT_MAX_SEQUENCES = 16;
 
 /**
  * Loads a PaliGemma model: validates the files (headers only), maps the weights and prepares the
@@ -83,6 +88,12 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
   if (!(Number.isSafeInteger(cacheBytes) && cacheBytes >= 0))
     throw new PaliGemmaError('BAD_ARGUMENT', `imageCacheBytes must be an integer >= 0, got ${cacheBytes}`);
   checkMaxPixels(options.maxPixels);
+  const maxSequences = options.maxSequences ?? DEFAULT_MAX_SEQUENCES;
+  if (!(Number.isInteger(maxSequences) && maxSequences >= 1 && maxSequences <= NATIVE_MAX_SEQUENCES))
+    throw new PaliGemmaError('BAD_ARGUMENT', `maxSequences must be an integer in 1..${NATIVE_MAX_SEQUENCES}, got ${maxSequences}`);
+  const chunk = options.prefillChunkLayers;
+  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk >= 1))
+    throw new PaliGemmaError('BAD_ARGUMENT', `prefillChunkLayers must be a positive integer, got ${chunk}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
     throw new PaliGemmaError('BAD_ARGUMENT', 'onProgress must be a function');
   const start = performance.now();
@@ -113,7 +124,22 @@ export async function loadModel(options: LoadModelOptions): Promise<PaliGemma> {
     throw nativeLoadError(err);
   }
   progress('mapped');
-  return new PaliGemma(files, tokenizer, handle, options.maxPixels, segmentation, new ByteLru(cacheBytes));
+  const scheduler = new Scheduler(handle, {
+    maxSequences,
+    prefillChunkLayers: chunk,
+    nLayers: files.text.blockCount,
+    vocab: files.text.vocabSize,
+    imageRows: files.projector?.patchCount ?? 0,
+    kvBytesPerPosition: kvBytesPerPosition(files),
+    imageCache: new ByteLru(cacheBytes),
+  });
+  return new PaliGemma(files, tokenizer, handle, scheduler, options.maxPixels, segmentation);
+}
+
+/** Bytes of KV cache per position: keys and values (float32) of every layer's KV heads. */
+function kvBytesPerPosition(files: ModelFiles): number {
+  const t = files.text;
+  return t.blockCount * t.headCountKv * (t.keyLength + t.valueLength) * Float32Array.BYTES_PER_ELEMENT;
 }
 
 /** Codes of the native model's construction failures (native/model/load.h), all ModelFilesError codes. */
@@ -134,13 +160,12 @@ function nativeLoadError(err: unknown): unknown {
 export class PaliGemma {
   readonly #files: ModelFiles;
   readonly #native: NativeModel;
+  readonly #scheduler: Scheduler;
   readonly #maxPixels: number | undefined;
   readonly #imageTokenId: number | undefined;
   readonly #segmentation: SegmentationDecoder | undefined;
-  /** Vision-tower outputs (projector features) by pixel hash. */
-  readonly #imageCache: ByteLru<Float32Array>;
-  /** Tail of the call queue: each call starts when the previous one settled. */
-  #tail: Promise<unknown> = Promise.resolve();
+  /** Calls not yet settled; dispose() waits for them. */
+  readonly #calls = new Set<Promise<unknown>>();
   #disposed = false;
   /** Settles when dispose() has released the native model. */
   #released: Promise<void> | undefined;
@@ -153,17 +178,22 @@ export class PaliGemma {
     files: ModelFiles,
     tokenizer: Tokenizer,
     handle: NativeModel,
+    scheduler: Scheduler,
     maxPixels: number | undefined,
     segmentation: SegmentationDecoder | undefined,
-    imageCache: ByteLru<Float32Array>,
   ) {
     this.#files = files;
-    this.#imageCache = imageCache;
     this.#segmentation = segmentation;
     this.tokenizer = tokenizer;
     this.#native = handle;
+    this.#scheduler = scheduler;
     this.#maxPixels = maxPixels;
     this.#imageTokenId = tokenizer.tokenId(IMAGE_PIECE);
+  }
+
+  /** The files the model was loaded from (validated headers, sizes, metadata). */
+  get files(): ModelFiles {
+    return this.#files;
   }
 
   /** The SIMD kernel set and thread count this model runs with. */
@@ -181,46 +211,77 @@ export class PaliGemma {
     return this.#files.text.contextLength;
   }
 
+  /** Calls generating now, calls waiting for a sequence, and the KV cache they hold. */
+  get sequences(): SchedulerLoad {
+    return this.#scheduler.load;
+  }
+
+  /** Bytes of KV cache a sequence holds per position (prompt and generated tokens). */
+  get kvBytesPerPosition(): number {
+    return kvBytesPerPosition(this.#files);
+  }
+
+  /** The mask decoder loaded with the model (option `segmentation`), if any. */
+  get segmentation(): SegmentationDecoder | undefined {
+    return this.#segmentation;
+  }
+
   /**
    * Runs the model on an image with a task prompt and returns the generated text.
-   * `image` is an encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF) or raw pixels.
+   * `image` is an encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF) or raw pixels. Concurrent
+   * calls generate together, sharing each decode step; each gets exactly the tokens it gets alone.
    */
   describe(image: ModelImage, options: DescribeOptions = {}): Promise<GenerationResult> {
     const invalid = optionError(options, 'describe');
     if (invalid) return Promise.reject(invalid);
-    return this.#enqueue(async () => {
+    return this.#call(async () => {
       const prompt = options.prompt ?? DEFAULT_PROMPT;
       const ids = this.#promptIds(prompt, this.imageTokens);
       const maxTokens = this.#checkGeneration(options, this.imageTokens + ids.length, true);
-      const [result] = await this.#describeBatch([{ ...options, image, prompt }], [ids], [maxTokens], options.signal);
-      return result;
+      const call = await this.#prepare({ ...options, image }, ids, maxTokens, options.signal);
+      const [done] = this.#scheduler.submit([call.job]);
+      return call.result(await done!);
     });
   }
 
   /**
-   * Describes several images: their vision towers run as one batch and their sequences decode
-   * together, one weight pass per step for the whole batch, `concurrency` at a time. Results
-   * come back in the order of `items`.
+   * Describes several images: `concurrency` at a time (default 4, at most 64), the first of them
+   * through the vision tower as one batch, all generating together with every other call on the
+   * model. Each result is the one describe() gives alone; they come back in the order of `items`.
+   * The first failure (or the signal) stops the others and rejects.
    */
   async describeMany(items: DescribeItem[], options: DescribeManyOptions = {}): Promise<GenerationResult[]> {
     checkOptions(options, 'describeMany');
     if (Array.isArray(items)) for (const item of items) checkOptions(item, 'describeMany item');
-    return this.#enqueue(async () => {
+    return this.#call(async () => {
       if (!Array.isArray(items)) throw new PaliGemmaError('BAD_ARGUMENT', 'describeMany(items): items must be an array');
       const concurrency = options.concurrency ?? 4;
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_BATCH)
-        throw new PaliGemmaError('BAD_ARGUMENT', `concurrency must be an integer in 1..${MAX_BATCH}, got ${concurrency}`);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > NATIVE_MAX_SEQUENCES)
+        throw new PaliGemmaError('BAD_ARGUMENT', `concurrency must be an integer in 1..${NATIVE_MAX_SEQUENCES}, got ${concurrency}`);
       // Validate everything before any heavy work.
       const ids = items.map((item) => this.#promptIds(item?.prompt ?? DEFAULT_PROMPT, this.imageTokens));
-      const maxTokens = items.map((item, i) => this.#checkGeneration({ ...item, signal: options.signal }, this.imageTokens + ids[i].length, true));
+      const maxTokens = items.map((item, i) => this.#checkGeneration({ ...item, signal: options.signal }, this.imageTokens + ids[i]!.length, true));
+      const stop = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
       const results: GenerationResult[] = [];
-      try {
-        for (let at = 0; at < items.length; at += concurrency) {
-          const end = Math.min(items.length, at + concurrency);
-          results.push(...(await this.#describeBatch(items.slice(at, end), ids.slice(at, end), maxTokens.slice(at, end), options.signal)));
+      const prepare = (i: number) => this.#prepare(items[i]!, ids[i]!, maxTokens[i]!, signal);
+      // Later items start one by one as earlier ones finish.
+      let next = Math.min(concurrency, items.length);
+      const lane = async (first: Promise<void>) => {
+        await first;
+        while (next < items.length && !signal.aborted) {
+          const i = next++;
+          const call = await prepare(i);
+          results[i] = call.result(await this.#scheduler.submit([call.job])[0]!);
         }
-      } finally {
-        this.#native.releaseSequences(1);
+      };
+      try {
+        const firstWave = await Promise.all(Array.from({ length: next }, (_, i) => prepare(i)));
+        const done = this.#scheduler.submit(firstWave.map((c) => c.job));
+        await Promise.all(done.map((d, i) => lane(d.then((outcome) => void (results[i] = firstWave[i]!.result(outcome))))));
+      } catch (err) {
+        stop.abort(err);
+        throw err;
       }
       return results;
     });
@@ -305,10 +366,32 @@ export class PaliGemma {
     return (await decodeSegmentation(r.text, r.image!, decoder)).segments;
   }
 
+  /**
+   * An image's size as stored (before EXIF orientation), from its header alone, refused as
+   * describe() would refuse it (format, `maxPixels`): a cheap check before a call is queued.
+   */
+  async probeImage(image: ModelImage): Promise<{ width: number; height: number }> {
+    if (typeof image === 'object' && image !== null && 'pixelValues' in image) {
+      const size = this.#files.projector?.imageSize ?? 0;
+      return { width: size, height: size };
+    }
+    return probeImage(image, { maxPixels: this.#maxPixels });
+  }
+
+  /**
+   * Masks for the output of a `segment` prompt (`text`, on an image of `size` pixels, e.g. a
+   * result's `image`) with the model's mask decoder (option `segmentation`).
+   */
+  async decodeSegmentation(text: string, size: ImageSize): Promise<SegmentationResult> {
+    const decoder = this.#segmentation;
+    if (!decoder) throw missingDecoderError();
+    return decodeSegmentation(text, size, decoder);
+  }
+
   /** Text-only generation from raw token ids (no image). */
   async generate(input: GenerateInput): Promise<GenerationResult> {
     checkOptions(input, 'generate');
-    return this.#enqueue(async () => {
+    return this.#call(async () => {
       if (typeof input !== 'object' || input === null || input.tokens === undefined)
         throw new PaliGemmaError('BAD_ARGUMENT', 'generate({ tokens }): tokens must be an array of token ids');
       const length = (input.tokens as { length?: unknown }).length;
@@ -322,18 +405,16 @@ export class PaliGemma {
       if (bad >= 0)
         throw new PaliGemmaError('BAD_ARGUMENT', `generate({ tokens }): token ${String(input.tokens[bad])} at index ${bad} is not an id in 0..${vocab - 1}`);
       const maxTokens = this.#checkGeneration(input, ids.length, false);
-      const t0 = performance.now();
-      const first = await this.#native.prefill(0, null, ids);
-      const [result] = await this.#decodeLoop([first.logits], [ids.length], [maxTokens], [input], input.signal);
-      result.timings.prefillMs = performance.now() - t0 - result.timings.decodeMs;
-      return result;
+      const generation = new Generation(input, maxTokens, this.tokenizer, vocab);
+      const [done] = this.#scheduler.submit([{ ids, next: generation.next, signal: input.signal }]);
+      return generation.result((await done!).timings, ids.length, 0);
     });
   }
 
   /** One prefix pass with every intermediate exposed (for tests against a reference, and tooling). */
   async evaluate(input: EvaluateInput): Promise<Evaluation> {
     checkOptions(input, 'evaluate');
-    return this.#enqueue(async () => {
+    return this.#call(async () => {
       if (typeof input?.prompt !== 'string') throw new PaliGemmaError('BAD_ARGUMENT', 'evaluate({ prompt }): prompt must be a string');
       const k = input.topK ?? 10;
       if (!Number.isInteger(k) || k < 1 || k > 1000) throw new PaliGemmaError('BAD_ARGUMENT', `topK must be an integer in 1..1000, got ${k}`);
@@ -342,12 +423,11 @@ export class PaliGemma {
       const ids = this.#promptIds(input.prompt, nImage);
       const n = nImage + ids.length;
       if (n > this.contextLength) throw this.#overflow(n, 0); // before any heavy work
-      let vision: { visionOut: Float32Array; features: Float32Array } | undefined;
-      if (withImage) {
-        const { pixelValues } = await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!);
-        vision = await this.#native.encodeImages(pixelValues);
-      }
-      const out = await this.#native.prefill(0, vision?.features ?? null, ids, { logitsRows: n, capture: true });
+      const pixels = withImage ? (await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!)).pixelValues : undefined;
+      const [done] = this.#scheduler.submit([
+        { image: pixels && { pixels, cache: false }, ids, logitsRows: n, capture: true, next: () => undefined },
+      ]);
+      const { prefill: out, vision } = await done!;
       const vocab = this.#files.text.vocabSize;
       const topk = Array.from({ length: n }, (_, i) => topK(out.logits.subarray(i * vocab, (i + 1) * vocab), k));
       const inputIds = new Int32Array(n);
@@ -355,7 +435,7 @@ export class PaliGemma {
       inputIds.set(ids, nImage);
       return {
         inputIds,
-        visionOutput: vision?.visionOut,
+        visionOutput: vision?.visionOut.slice(),
         imageFeatures: vision?.features,
         decoderInput: out.decoderInput!,
         layerOutputs: out.layerOut!,
@@ -367,14 +447,16 @@ export class PaliGemma {
   }
 
   /**
-   * Releases the native model and unmaps the files. Calls still queued reject with a DISPOSED
-   * error; a call in progress stops at its next step. Safe to call twice: every call resolves once
-   * the memory is released.
+   * Releases the native model and unmaps the files. Calls waiting for a sequence reject with a
+   * DISPOSED error; generating calls reject with it before their next step (one whose last token
+   * is out completes). Safe to call twice: every call resolves once the memory is released.
    */
   dispose(): Promise<void> {
     this.#released ??= (async () => {
       this.#disposed = true;
-      await this.#tail;
+      this.#scheduler.close(disposedError());
+      await Promise.allSettled(this.#calls);
+      await this.#scheduler.idle();
       this.#native.dispose();
     })();
     return this.#released;
@@ -384,19 +466,35 @@ export class PaliGemma {
     await this.dispose();
   }
 
-  /** Runs `call` after every earlier call settled. */
-  #enqueue<T>(call: () => Promise<T>): Promise<T> {
-    if (this.#disposed) return Promise.reject(this.#disposedError());
-    const run = this.#tail.then(() => {
-      if (this.#disposed) throw this.#disposedError();
-      return call();
-    });
-    this.#tail = run.catch(() => {});
+  /** Runs `call` unless the model is disposed, and keeps it in #calls until it settles. */
+  #call<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#disposed) return Promise.reject(disposedError());
+    const run = call();
+    this.#calls.add(run);
+    const forget = () => void this.#calls.delete(run);
+    run.then(forget, forget);
     return run;
   }
 
-  #disposedError(): PaliGemmaError {
-    return new PaliGemmaError('DISPOSED', 'the model has been disposed; load it again to use it');
+  /**
+   * A describe call ready for the scheduler: its image preprocessed (before it takes a sequence)
+   * and its generation; `result` turns the sequence's outcome into the call's result.
+   */
+  async #prepare(
+    options: GenerationOptions & { image: ModelImage },
+    ids: Int32Array,
+    maxTokens: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ job: SequenceJob; result: (outcome: SequenceOutcome) => GenerationResult }> {
+    const t0 = performance.now();
+    const { pixelValues, width, height } = await this.#pixels(options.image);
+    const preprocessMs = performance.now() - t0;
+    const generation = new Generation(options, maxTokens, this.tokenizer, this.#files.text.vocabSize);
+    const promptTokens = this.imageTokens + ids.length;
+    return {
+      job: { image: { pixels: pixelValues, cache: true }, ids, next: generation.next, signal },
+      result: (outcome) => ({ ...generation.result(outcome.timings, promptTokens, preprocessMs), image: { width, height } }),
+    };
   }
 
   #overflow(promptTokens: number, maxTokens: number): PaliGemmaError {
@@ -456,142 +554,5 @@ export class PaliGemma {
       return { pixelValues: image.pixelValues, width: p.imageSize, height: p.imageSize };
     }
     return preprocess(image, { size: p.imageSize, mean: p.imageMean, std: p.imageStd, maxPixels: this.#maxPixels });
-  }
-
-  /**
-   * Vision features for each image: from the cache, or one vision batch for the images not in it.
-   * Returns the features and whether each came from the cache.
-   */
-  async #imageFeatures(pixels: Float32Array[]): Promise<{ features: Float32Array[]; hits: boolean[] }> {
-    const keys = pixels.map(pixelKey);
-    const features = keys.map((k) => this.#imageCache.get(k));
-    const hits = features.map((f) => f !== undefined);
-    const missing = features.flatMap((f, i) => (f === undefined ? [i] : []));
-    if (missing.length > 0) {
-      const batch = new Float32Array(missing.length * pixels[0].length);
-      missing.forEach((i, j) => batch.set(pixels[i], j * pixels[0].length));
-      const out = (await this.#native.encodeImages(batch)).features;
-      const size = out.length / missing.length;
-      missing.forEach((i, j) => {
-        features[i] = out.slice(j * size, (j + 1) * size);
-        this.#imageCache.set(keys[i], features[i]!);
-      });
-    }
-    return { features: features as Float32Array[], hits };
-  }
-
-  /** Preprocess, vision (batched), prefill each sequence, then decode them together. */
-  async #describeBatch(
-    items: (DescribeItem | (DescribeOptions & { image: ModelImage }))[],
-    ids: Int32Array[],
-    maxTokens: number[],
-    signal: AbortSignal | undefined,
-  ): Promise<GenerationResult[]> {
-    const t0 = performance.now();
-    const images = await Promise.all(items.map((item) => this.#pixels(item.image)));
-    const t1 = performance.now();
-    signal?.throwIfAborted();
-    const { features, hits } = await this.#imageFeatures(images.map((im) => im.pixelValues));
-    const t2 = performance.now();
-    const firstLogits: Float32Array[] = [];
-    for (let i = 0; i < items.length; i++) {
-      signal?.throwIfAborted();
-      if (this.#disposed) throw this.#disposedError();
-      firstLogits.push((await this.#native.prefill(i, features[i], ids[i])).logits);
-    }
-    const t3 = performance.now();
-    const results = await this.#decodeLoop(
-      firstLogits,
-      ids.map((x) => this.imageTokens + x.length),
-      maxTokens,
-      items,
-      signal,
-    );
-    results.forEach((r, i) => {
-      Object.assign(r.timings, { preprocessMs: t1 - t0, visionMs: t2 - t1, prefillMs: t3 - t2, imageCacheHit: hits[i] });
-      r.image = { width: images[i].width, height: images[i].height };
-    });
-    return results;
-  }
-
-  /**
-   * Decodes sequences 0..B-1 (already prefilled; `logits` are their first-step logits) together
-   * until each reaches `<eos>` or its maxTokens, or the signal aborts or the model is disposed.
-   */
-  async #decodeLoop(
-    logits: Float32Array[],
-    promptTokens: number[],
-    maxTokens: number[],
-    options: GenerationOptions[],
-    signal: AbortSignal | undefined,
-  ): Promise<GenerationResult[]> {
-    const vocab = this.#files.text.vocabSize;
-    const eos = this.tokenizer.eosId;
-    const t0 = performance.now();
-    const seqs = logits.map((l, i) => ({
-      index: i,
-      logits: l,
-      sample: createSampler(options[i], this.#files.text.vocabSize),
-      decoder: this.tokenizer.createStreamDecoder(),
-      onToken: options[i].onToken,
-      tokens: [] as number[],
-      text: '',
-      stopReason: 'maxTokens' as GenerationResult['stopReason'],
-      steps: 0,
-      done: false,
-    }));
-    const emit = (s: (typeof seqs)[number], piece: string, id: number) => {
-      if (!piece) return;
-      s.text += piece;
-      s.onToken?.(piece, id);
-    };
-    while (true) {
-      // Pick each running sequence's next token; the ones that go on are fed back together.
-      const next: (typeof seqs)[number][] = [];
-      for (const s of seqs) {
-        if (s.done) continue;
-        const id = s.sample(s.logits);
-        if (id === eos) {
-          s.stopReason = 'eos';
-          s.done = true;
-          continue;
-        }
-        s.tokens.push(id);
-        emit(s, s.decoder.push(id), id);
-        if (s.tokens.length >= maxTokens[s.index]) s.done = true;
-        else next.push(s);
-      }
-      if (next.length === 0) break;
-      signal?.throwIfAborted();
-      for (const o of options) o.signal?.throwIfAborted();
-      if (this.#disposed) throw this.#disposedError();
-      const out = await this.#native.decode(
-        Int32Array.from(next, (s) => s.index),
-        Int32Array.from(next, (s) => s.tokens[s.tokens.length - 1]),
-      );
-      next.forEach((s, b) => {
-        s.logits = out.subarray(b * vocab, (b + 1) * vocab);
-        s.steps++;
-      });
-    }
-    const decodeMs = performance.now() - t0;
-    return seqs.map((s) => {
-      emit(s, s.decoder.flush(), s.tokens[s.tokens.length - 1]);
-      return {
-        text: s.text,
-        tokens: s.tokens,
-        stopReason: s.stopReason,
-        timings: {
-          preprocessMs: 0,
-          visionMs: 0,
-          prefillMs: 0,
-          decodeMs,
-          promptTokens: promptTokens[s.index],
-          generatedTokens: s.tokens.length,
-          tokensPerSecond: s.steps > 0 ? (s.steps * 1000) / decodeMs : 0,
-          imageCacheHit: false,
-        },
-      };
-    });
   }
 }

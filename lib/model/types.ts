@@ -37,6 +37,16 @@ export interface LoadModelOptions extends ModelFilesOptions {
    * one image run the tower once (default 64 MiB, about 32 images at 224 px; 0 disables).
    */
   imageCacheBytes?: number;
+  /**
+   * Calls that generate at once (default 16, at most 64): concurrent calls share each decode step,
+   * one pass over the weights for all of them; more calls wait in a queue for a free sequence.
+   */
+  maxSequences?: number;
+  /**
+   * Layers of a prompt's prefill run between two decode steps of the calls already generating
+   * (default: as many as take about one decode step, measured as the model runs; at least 1).
+   */
+  prefillChunkLayers?: number;
   /** Called as loading advances (for progress display). */
   onProgress?: (progress: LoadProgress) => void;
 }
@@ -64,11 +74,21 @@ export interface DescribeManyOptions {
   signal?: AbortSignal;
 }
 
-/** Milliseconds per phase of a call, and the decode speed. */
+/**
+ * Milliseconds per phase of a call, and the decode speed. Each phase is wall-clock time of this
+ * call; with concurrent calls, the model interleaves their steps, so a phase includes the steps of
+ * other calls run in between (the decode steps it shares with them count once for each).
+ */
 export interface Timings {
+  /** Decoding and resizing the image. */
   preprocessMs: number;
+  /** Waiting for a free sequence (see `maxSequences`). */
+  queueMs: number;
+  /** Until the image's vision-tower output was ready (0 on an image cache hit or without an image). */
   visionMs: number;
+  /** The prompt's prefill, from the image features to the first token's logits. */
   prefillMs: number;
+  /** From the first token to the last. */
   decodeMs: number;
   /** Positions in the prompt (image tokens included). */
   promptTokens: number;
@@ -78,6 +98,9 @@ export interface Timings {
   /** The vision tower's output came from the image cache. */
   imageCacheHit: boolean;
 }
+
+/** Tokens a generation call stops at unless told otherwise (`maxTokens`). */
+export const DEFAULT_MAX_TOKENS = 100;
 
 /** Options of generation calls. Sampling is greedy unless `temperature` > 0. */
 export interface GenerationOptions extends SamplingOptions {

@@ -11,7 +11,7 @@ import { PaliGemmaError } from '../errors.js';
 import { TaskError } from '../tasks/errors.js';
 import type { SegmentationDecoder } from '../tasks/segmentation.js';
 import type { Admission } from './admission.js';
-import { runGeneration, type Generation, type GenerationOutcome, type ServedModel } from './generate.js';
+import { generationSize, runGeneration, type Generation, type GenerationOutcome, type ServedModel } from './generate.js';
 import { HttpError, readJson, sendJson, type EventStream } from './http.js';
 import type { ModelDescription } from './model-info.js';
 
@@ -104,12 +104,16 @@ export class RequestContext {
   }
 
   /**
-   * Runs a generation: waits for a slot (the request timeout applies), then calls the model with
-   * this request's signals; `onText` receives text as it can be sent.
+   * Runs a generation: checks the image's header (a bad or oversized image is refused without
+   * queueing), waits for a slot and KV memory (the request timeout applies), then calls the model
+   * with this request's signals; `onText` receives text as it can be sent.
    */
   async generate(g: Generation, onText?: (text: string) => void): Promise<GenerationOutcome> {
     const { admission, model, decoder } = this.state;
-    const release = await admission.acquire(AbortSignal.any([this.gone, this.#cut.signal]));
+    await model.probeImage?.(g.image);
+    const size = generationSize(model, g);
+    const kvBytes = (size.promptTokens + size.maxTokens) * (model.kvBytesPerPosition ?? 0);
+    const release = await admission.acquire(AbortSignal.any([this.gone, this.#cut.signal]), kvBytes);
     this.#admitted = true;
     try {
       const outcome = await runGeneration(model, g, { signal: this.gone, cut: this.#cut.signal, onText, decoder });

@@ -2,18 +2,26 @@
  * One generation for either API: the model call with stop sequences, token streaming, the three
  * ways it can end early (the client leaves, the server cuts it, a stop sequence appears), and the
  * counts and durations both APIs report. It only uses the model's public API (describe with
- * `signal` and `onToken`), so concurrent requests are concurrent model calls.
+ * `signal` and `onToken`), so concurrent requests are concurrent model calls, which the model's
+ * scheduler batches into shared decode steps.
  */
 import { performance } from 'node:perf_hooks';
 
 import type { PaliGemma } from '../model/paligemma.js';
 import type { SamplingOptions } from '../model/sampling.js';
+import { DEFAULT_MAX_TOKENS } from '../model/types.js';
 import type { SegmentationDecoder } from '../tasks/segmentation.js';
 import { StopMatcher } from './stop.js';
 import { taskResult, type TaskResult } from './task-result.js';
 
-/** What the server uses of a model: the public API of {@link PaliGemma}. */
-export type ServedModel = Pick<PaliGemma, 'describe' | 'tokenizer' | 'imageTokens' | 'contextLength'>;
+/**
+ * What the server uses of a model: the public API of {@link PaliGemma}. The optional members add
+ * KV-memory admission (`kvBytesPerPosition`), load figures (`sequences`), masks for segment
+ * prompts (`segmentation`), file details (`files`) and image checks before admission
+ * (`probeImage`) when the model has them.
+ */
+export type ServedModel = Pick<PaliGemma, 'describe' | 'tokenizer' | 'imageTokens' | 'contextLength'> &
+  Partial<Pick<PaliGemma, 'sequences' | 'kvBytesPerPosition' | 'segmentation' | 'files' | 'probeImage'>>;
 
 /** A generation request, already validated. */
 export interface Generation extends SamplingOptions {
@@ -68,6 +76,17 @@ export function promptPositions(model: ServedModel, prompt: string): number {
   return model.imageTokens + 1 + model.tokenizer.encode(prompt + '\n', { addBos: false }).length;
 }
 
+/**
+ * The positions a generation may fill: its prompt, and the tokens it may generate — its own limit
+ * (default the model's) cut to what fits the context, as the call will be made.
+ */
+export function generationSize(model: ServedModel, g: Pick<Generation, 'prompt' | 'maxTokens'>): { promptTokens: number; maxTokens: number } {
+  const promptTokens = promptPositions(model, g.prompt);
+  // The last generated token is never fed back, so it needs no position.
+  const fits = Math.max(1, model.contextLength - promptTokens + 1);
+  return { promptTokens, maxTokens: Math.min(g.maxTokens ?? DEFAULT_MAX_TOKENS, fits) };
+}
+
 export async function runGeneration(model: ServedModel, g: Generation, control: GenerationControl): Promise<GenerationOutcome> {
   const stop = new StopMatcher(g.stop);
   const abort = new AbortController();
@@ -81,15 +100,14 @@ export async function runGeneration(model: ServedModel, g: Generation, control: 
     text += piece;
     control.onText?.(piece);
   };
-  const promptTokens = promptPositions(model, g.prompt);
-  const fits = Math.max(1, model.contextLength - promptTokens + 1);
+  const { promptTokens, maxTokens } = generationSize(model, g);
   let pieces = 0;
   let first: number | undefined;
   const start = performance.now();
   try {
     const r = await model.describe(g.image, {
       prompt: g.prompt,
-      maxTokens: g.maxTokens === undefined ? undefined : Math.min(g.maxTokens, fits),
+      maxTokens,
       temperature: g.temperature,
       topK: g.topK,
       topP: g.topP,

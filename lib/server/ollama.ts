@@ -129,9 +129,25 @@ const tags: Handler = async (ctx) => sendJson(ctx.res, 200, { models: [listed(ct
 /** A model loaded for good: it never expires. */
 const NEVER = '2300-01-01T00:00:00Z';
 
+/**
+ * The loaded model: `size` is its files plus the KV cache its sequences hold now; the extra
+ * `paligemma` field has the load (sequences of the model, requests of the server).
+ */
 const ps: Handler = async (ctx) => {
   const { modified_at: _, ...model } = listed(ctx);
-  sendJson(ctx.res, 200, { models: [{ ...model, expires_at: NEVER, size_vram: 0 }] });
+  const sequences = ctx.state.model.sequences;
+  const { running, waiting, kvBytes, maxKvBytes } = ctx.state.admission;
+  sendJson(ctx.res, 200, {
+    models: [
+      {
+        ...model,
+        size: model.size + (sequences?.kvBytes ?? 0),
+        expires_at: NEVER,
+        size_vram: 0,
+        paligemma: { sequences, requests: { running, waiting, kvBytes, maxKvBytes } },
+      },
+    ],
+  });
 };
 
 const show: Handler = async (ctx) => {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 // esModuleInterop cannot read.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,14 +28,23 @@ import { openaiRoutes } from './openai.js';
 export interface ServerOptions {
   /** The name clients give as `model` (default `paligemma`). `NAME` and `NAME:latest` are the same model. */
   name?: string;
-  /** The model's files (from locateModelFiles), for sizes and details in the model listings. */
+  /** The model's files, for sizes and details in the model listings (default: the model's own). */
   files?: ModelFiles;
-  /** The mask decoder, so that `segment …` prompts return masks as well as boxes. */
+  /** The mask decoder, so that `segment …` prompts return masks as well as boxes (default: the model's own). */
   segmentation?: SegmentationDecoder;
-  /** Generations issued to the model at once (default 4); more wait in the queue. */
+  /**
+   * Generations issued to the model at once (default: the model's `maxSequences`, else 4); they
+   * share its decode steps. More wait in the queue.
+   */
   parallel?: number;
   /** Requests that may wait for a slot (default 64); more get 503 with Retry-After. */
   maxQueue?: number;
+  /**
+   * KV cache the running and waiting requests may fill, in bytes: each request counts its prompt
+   * and its token limit (default a quarter of the machine's RAM). A request that would exceed it
+   * gets 503 with Retry-After (400 if it exceeds it alone). Needs the model's `kvBytesPerPosition`.
+   */
+  maxKvBytes?: number;
   /** Largest request body in bytes (default 32 MiB); larger gets 413. */
   maxBodyBytes?: number;
   /** Time for the request body to arrive (default 60 s); slower gets 408. */
@@ -61,8 +71,8 @@ export interface PaliGemmaServer {
    * chunk, and resolves when every connection is closed. The model is not disposed.
    */
   close(options?: { graceMs?: number }): Promise<void>;
-  /** Generations running and requests waiting for a slot. */
-  readonly load: { running: number; waiting: number; parallel: number; maxQueue: number };
+  /** Generations running, requests waiting for a slot, and the KV cache they may fill. */
+  readonly load: { running: number; waiting: number; parallel: number; maxQueue: number; kvBytes: number; maxKvBytes: number };
   /** The node:http server underneath. */
   readonly http: HttpServer;
 }
@@ -73,6 +83,7 @@ const DEFAULTS = {
   name: 'paligemma',
   parallel: 4,
   maxQueue: 64,
+  maxKvBytes: Math.floor(os.totalmem() / 4),
   maxBodyBytes: 32 * 1024 * 1024,
   bodyTimeoutMs: 60_000,
   requestTimeoutMs: 600_000,
@@ -96,9 +107,10 @@ class Server implements PaliGemmaServer {
   #shutdown: HttpError | undefined;
 
   constructor(model: ServedModel, options: ServerOptions) {
-    const o = { ...DEFAULTS, ...stripUndefined(options) };
+    const o = { ...DEFAULTS, parallel: model.sequences?.maxSequences ?? DEFAULTS.parallel, ...stripUndefined(options) };
     checkPositiveInteger('parallel', o.parallel, 1);
     checkPositiveInteger('maxQueue', o.maxQueue, 0);
+    checkPositiveInteger('maxKvBytes', o.maxKvBytes, 1);
     checkPositiveInteger('maxBodyBytes', o.maxBodyBytes, 1);
     checkPositiveInteger('bodyTimeoutMs', o.bodyTimeoutMs, 1);
     checkPositiveInteger('requestTimeoutMs', o.requestTimeoutMs, 0);
@@ -107,10 +119,10 @@ class Server implements PaliGemmaServer {
     this.#options = o;
     this.#state = {
       model,
-      description: describeModel(o.name, options.files),
+      description: describeModel(o.name, options.files ?? model.files),
       version: packageVersion(),
-      decoder: options.segmentation,
-      admission: new Admission(o.parallel, o.maxQueue),
+      decoder: options.segmentation ?? model.segmentation,
+      admission: new Admission(o.parallel, o.maxQueue, o.maxKvBytes),
     };
     this.#routes = new Map();
     for (const [key, handler] of Object.entries({ ...ollamaRoutes, ...openaiRoutes })) {
@@ -123,7 +135,7 @@ class Server implements PaliGemmaServer {
 
   get load() {
     const a = this.#state.admission;
-    return { running: a.running, waiting: a.waiting, parallel: a.parallel, maxQueue: a.maxQueue };
+    return { running: a.running, waiting: a.waiting, parallel: a.parallel, maxQueue: a.maxQueue, kvBytes: a.kvBytes, maxKvBytes: a.maxKvBytes };
   }
 
   listen(port = DEFAULT_PORT, host = DEFAULT_HOST): Promise<AddressInfo> {

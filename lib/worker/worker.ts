@@ -27,9 +27,12 @@ export interface WorkerOptions {
   redis: string;
   /** The BullMQ queue name. */
   queue: string;
-  /** Jobs run at once by this worker (default 1, so idle workers elsewhere get the next jobs). */
+  /**
+   * Jobs run at once by this worker, sharing each decode step (default: the model's
+   * `maxSequences`, else 1). A few rather than many, so that idle workers elsewhere get jobs too.
+   */
   concurrency?: number;
-  /** The mask decoder, so that segment jobs return masks. */
+  /** The mask decoder, so that segment jobs return masks (default: the model's own). */
   segmentation?: SegmentationDecoder;
   /** BullMQ's job lock duration (default 30 s): how long a dead worker's job stays locked. */
   lockDurationMs?: number;
@@ -92,7 +95,8 @@ const SHUTDOWN = new Error('the worker is shutting down');
 
 /** Starts consuming describe jobs; resolves once connected to Redis. */
 export async function runWorker(model: ServedModel, options: WorkerOptions): Promise<QueueWorker> {
-  const concurrency = options.concurrency ?? 1;
+  const concurrency = options.concurrency ?? model.sequences?.maxSequences ?? 1;
+  const decoder = options.segmentation ?? model.segmentation;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new TypeError(`runWorker: concurrency must be an integer ≥ 1, got ${concurrency}`);
   if (typeof options.queue !== 'string' || options.queue === '') throw new TypeError('runWorker: queue must be a non-empty string');
   const connection = redisConnection(options.redis);
@@ -119,7 +123,7 @@ export async function runWorker(model: ServedModel, options: WorkerOptions): Pro
         prompt,
         worker: name,
       };
-      const task = await taskResult(prompt, r.text, r.image!, options.segmentation);
+      const task = await taskResult(prompt, r.text, r.image!, decoder);
       if (task) result.task = task;
       log('completed', { tokens: r.tokens.length });
       return result;

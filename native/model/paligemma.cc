@@ -95,4 +95,8 @@ void PaliGemma::release_slots(int keep) {
   if (slots_.size() > static_cast<size_t>(keep)) slots_.resize(keep);
 }
 
+void PaliGemma::release_slot(int i) {
+  if (static_cast<size_t>(i) < slots_.size()) slots_[i] = Slot{};
+}
+
 }  // namespace pg

@@ -67,6 +67,8 @@ class PaliGemma {
   int slot_length(int slot) const;
   // Frees the slots >= keep (their KV caches and any prefill in progress).
   void release_slots(int keep);
+  // Frees one slot (its KV cache and any prefill in progress); the others keep theirs.
+  void release_slot(int slot);
 
  private:
   // A prefill between its calls: the prompt rows' residual stream and how far it has come.
