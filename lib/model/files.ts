@@ -4,7 +4,6 @@
  * is checked against the tensor shapes, and the pair against each other, so a wrong or mismatched file
  * fails here with a clear error instead of deep inside the native code.
  */
-import { PaliGemmaError } from '../errors.js';
 import { readGGUF } from '../gguf/reader.js';
 import { GGUFError } from '../gguf/errors.js';
 import {
@@ -17,34 +16,9 @@ import type { OllamaModelFiles } from '../ollama/store.js';
 import { GEMMA, gemmaDims, type GemmaBlockFields, type GemmaGlobalFields } from './arch/gemma.js';
 import { SIGLIP, type SiglipBlockFields, type SiglipDim, type SiglipGlobalFields } from './arch/siglip.js';
 import { blockPrefix, collectFields, explainDims, ggmlDims, type TensorRow, type TensorTable } from './arch/table.js';
+import { ModelFilesError } from './errors.js';
 
-/** Why a model file (or the pair) was rejected. */
-export type ModelFilesErrorCode =
-  | 'BAD_OPTIONS'
-  | 'WRONG_ARCHITECTURE'
-  | 'BAD_METADATA'
-  | 'MISSING_TENSOR'
-  | 'BAD_SHAPE'
-  /** A tensor has a type its role does not allow (a norm not F32), or (native) one the kernels cannot run, or it lies outside its file. */
-  | 'BAD_TENSOR'
-  | 'MISMATCH'
-  | 'NO_PROJECTOR'
-  /** The file cannot be opened or memory-mapped. */
-  | 'MAP_FAILED'
-  /** `lockMemory`: the OS refused to lock the weights in RAM (usually RLIMIT_MEMLOCK). */
-  | 'LOCK_FAILED';
-
-/** A typed error naming the file and what is wrong with it. */
-export class ModelFilesError extends PaliGemmaError<ModelFilesErrorCode> {
-  override name = 'ModelFilesError';
-  constructor(
-    code: ModelFilesErrorCode,
-    message: string,
-    readonly path?: string,
-  ) {
-    super(code, path ? `${path}: ${message}` : message);
-  }
-}
+export { ModelFilesError, type ModelFilesErrorCode } from './errors.js';
 
 /** One Gemma block's tensors (the fields of lib/model/arch/gemma.ts). */
 export type TextBlockTensors = GemmaBlockFields<GGUFTensorInfo>;

@@ -30,7 +30,7 @@ import type {
   TaskOptions,
 } from './types.js';
 
-import { checkSampling, createSampler, topK } from './sampling.js';
+import { checkSampling, createSampler } from './sampling.js';
 import {
   SegmentationDecoder,
   answerPrompt,
@@ -347,9 +347,13 @@ export class PaliGemma {
         const { pixelValues } = await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!);
         vision = await this.#native.encodeImages(pixelValues);
       }
-      const out = await this.#native.prefill(0, vision?.features ?? null, ids, { logitsRows: n, capture: true });
-      const vocab = this.#files.text.vocabSize;
-      const topk = Array.from({ length: n }, (_, i) => topK(out.logits.subarray(i * vocab, (i + 1) * vocab), k));
+      // Every row's top-k is selected natively, a bounded chunk of logit rows at a time; only the last row comes whole.
+      const kept = Math.min(k, this.#files.text.vocabSize);
+      const out = await this.#native.prefill(0, vision?.features ?? null, ids, { topK: kept, capture: true });
+      const topk = Array.from({ length: n }, (_, i) => ({
+        ids: out.topIds!.slice(i * kept, (i + 1) * kept),
+        logits: out.topLogits!.slice(i * kept, (i + 1) * kept),
+      }));
       const inputIds = new Int32Array(n);
       inputIds.fill(this.#imageTokenId ?? -1, 0, nImage);
       inputIds.set(ids, nImage);
@@ -360,7 +364,7 @@ export class PaliGemma {
         decoderInput: out.decoderInput!,
         layerOutputs: out.layerOut!,
         finalHidden: out.finalHidden!,
-        lastLogits: out.logits.slice((n - 1) * vocab),
+        lastLogits: out.logits,
         topk,
       };
     });
