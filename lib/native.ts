@@ -285,6 +285,12 @@ export interface NativeTestAddon extends NativeRuntime {
   dequantizeRows(type: number, src: Uint8Array, rows: number, k: number): Float32Array;
   /** Creates and destroys `count` thread pools of `threads` threads off the JS thread. */
   testPoolChurnAsync(count: number, threads: number): Promise<void>;
+  /**
+   * Maps `path`, cuts the file to half its size and reads every page of the map in pool tasks of a
+   * `threads`-thread pool (POSIX): whether the pool caught the fault, how many tasks of a later run
+   * ran, and the MODEL_FILE_CHANGED error the map's check then gives.
+   */
+  testTruncatedMapAsync(path: string, threads: number): Promise<{ faulted: boolean; tasksAfter: number; code: string; message: string }>;
 }
 
 /** Why a SIMD variant was refused. */

@@ -34,6 +34,10 @@ export interface TextModelFile {
   keyLength: number;
   valueLength: number;
   feedForwardLength: number;
+  /**
+   * Positions a sequence may hold: `gemma.context_length`, at most {@link MAX_CONTEXT_LENGTH} (a file
+   * may declare any number; memory is taken by what a call needs, not by this).
+   */
   contextLength: number;
   rmsNormEps: number;
   ropeTheta: number;
@@ -85,6 +89,9 @@ export interface ProjectorFile {
 }
 
 const dimsText = (d: readonly number[]) => `[${d.join(', ')}]`;
+
+/** The most positions a sequence can have (native/model/load.cc's bound): a larger declared context length is used as this. */
+export const MAX_CONTEXT_LENGTH = 2 ** 30;
 
 /** Wraps metadata access so GGUFError MISSING_KEY / WRONG_TYPE become BAD_METADATA with the same text. */
 function meta<T>(read: () => T, file: string): T {
@@ -157,12 +164,17 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
   const keyLength = optInt('attention.key_length', hiddenSize / headCount);
   const valueLength = optInt('attention.value_length', keyLength);
   const feedForwardLength = int('feed_forward_length');
-  const contextLength = int('context_length');
+  const contextLength = Math.min(int('context_length'), MAX_CONTEXT_LENGTH);
   const rmsNormEps = meta(() => getNumber(gguf, 'gemma.attention.layer_norm_rms_epsilon'), file);
   const ropeTheta = meta(() => getOptionalNumber(gguf, 'gemma.rope.freq_base'), file) ?? 10000;
   if (!(rmsNormEps > 0) || !(ropeTheta > 0)) throw new ModelFilesError('BAD_METADATA', 'rms epsilon and rope base must be positive', file);
   if (headCount % headCountKv !== 0) {
     throw new ModelFilesError('BAD_METADATA', `head_count ${headCount} is not a multiple of head_count_kv ${headCountKv}`, file);
+  }
+  // RoPE rotates pairs of a head's dimensions, and the kernels give keys and values one head size.
+  if (keyLength % 2 !== 0) throw new ModelFilesError('BAD_METADATA', `gemma.attention.key_length is ${keyLength}; it must be even (RoPE rotates pairs)`, file);
+  if (valueLength !== keyLength) {
+    throw new ModelFilesError('BAD_METADATA', `gemma.attention.value_length ${valueLength} differs from key_length ${keyLength}, which this package does not support`, file);
   }
 
   const t = new Tensors(gguf);
@@ -172,9 +184,7 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
   }
   const vocabSize = tokenEmbd.dims[1]!;
   const tokens = meta(() => getOptionalArray(gguf, 'tokenizer.ggml.tokens', 'string'), file);
-  if (tokens && tokens.length > vocabSize) {
-    throw new ModelFilesError('BAD_SHAPE', `the tokenizer has ${tokens.length} tokens but token_embd.weight only ${vocabSize} rows`, file);
-  }
+  if (tokens) checkVocabulary(gguf, tokens, vocabSize);
   const sizes = gemmaDims({
     hidden: hiddenSize, ffn: feedForwardLength, vocab: vocabSize, heads: headCount, kvHeads: headCountKv, keyLength, valueLength,
   });
@@ -191,6 +201,32 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
     contextLength, rmsNormEps, ropeTheta, vocabSize,
     tensors: { ...globals, output, blocks },
   };
+}
+
+/**
+ * The tokenizer must fit the model: one piece per embedding row (more pieces would have no row; fewer
+ * would let the model emit ids no piece decodes, as llama.cpp also refuses), and a `<bos>` to start
+ * every prompt with (`tokenizer.ggml.bos_token_id`, else the `<bos>` piece).
+ */
+function checkVocabulary(gguf: GGUFFile, tokens: readonly string[], vocabSize: number): void {
+  const file = gguf.path;
+  if (tokens.length > vocabSize) {
+    throw new ModelFilesError('BAD_SHAPE', `the tokenizer has ${tokens.length} tokens but token_embd.weight only ${vocabSize} rows`, file);
+  }
+  if (tokens.length < vocabSize) {
+    throw new ModelFilesError(
+      'BAD_SHAPE',
+      `the tokenizer has ${tokens.length} tokens but token_embd.weight has ${vocabSize} rows: the model could emit ids ${tokens.length}..${vocabSize - 1}, which no token decodes`,
+      file,
+    );
+  }
+  // The tokenizer takes -1 for "none" (and refuses ids past the vocabulary itself); a prompt needs one.
+  const key = 'tokenizer.ggml.bos_token_id';
+  const declared = meta(() => getOptionalInteger(gguf, key), file);
+  if ((declared ?? tokens.indexOf('<bos>')) < 0) {
+    const found = declared === undefined ? `there is no ${key} and no <bos> token` : `${key} is ${declared}`;
+    throw new ModelFilesError('BAD_METADATA', `${found}: every PaliGemma prompt starts with <bos>, so it must be a token id in 0..${tokens.length - 1}`, file);
+  }
 }
 
 /**

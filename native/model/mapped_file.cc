@@ -8,20 +8,21 @@
 namespace pg {
 namespace {
 
-// The message of a file found changed.
-CodedError ChangedError(const std::string& path, const std::string& what) {
+// The error of a file found changed; `what` says how, `when` since when.
+CodedError ChangedError(const std::string& path, const std::string& what, const char* when = "since the model was loaded") {
   return CodedError("MODEL_FILE_CHANGED", path,
-                    "the file " + what + " since the model was loaded; load the model again (a model file must not be "
-                    "rewritten or truncated while it is in use: write a new file and rename it over the old one instead)");
+                    "the file " + what + " " + when + "; load the model again (a model file must not be rewritten or "
+                    "truncated while it is in use: write a new file and rename it over the old one instead)");
 }
 
 }  // namespace
 
-void MappedFile::check() const {
+void MappedFile::check(bool during_call) const {
+  const char* when = during_call ? "during the call" : "since the model was loaded";
   const Stamp now = stamp();
   if (now.size != mapped_.size)
-    throw ChangedError(path_, "changed size from " + std::to_string(mapped_.size) + " to " + std::to_string(now.size) + " bytes");
-  if (now.mtime_sec != mapped_.mtime_sec || now.mtime_nsec != mapped_.mtime_nsec) throw ChangedError(path_, "was modified");
+    throw ChangedError(path_, "changed size from " + std::to_string(mapped_.size) + " to " + std::to_string(now.size) + " bytes", when);
+  if (now.mtime_sec != mapped_.mtime_sec || now.mtime_nsec != mapped_.mtime_nsec) throw ChangedError(path_, "was modified", when);
 }
 
 }  // namespace pg

@@ -31,8 +31,9 @@ class MappedFile {
   void lock();
 
   // Throws CodedError MODEL_FILE_CHANGED naming the file when its size or modification time is no
-  // longer what it was when it was mapped (it was written to, or truncated).
-  void check() const;
+  // longer what it was when it was mapped (it was written to, or truncated). `during_call`: the
+  // check follows a failed read of the map, so the change happened during the call.
+  void check(bool during_call = false) const;
 
  private:
   // What check() compares: size and modification time, as the OS reports them.

@@ -19,10 +19,10 @@ PaliGemma::PaliGemma(std::unique_ptr<MappedFile> text_file, std::unique_ptr<Gemm
 
 void PaliGemma::check_faults(const MappedFile& file) {
   if (!pool_->take_fault()) return;
-  file.check();  // the usual cause: the file was cut short during the call
+  file.check(true);  // the usual cause: the file was cut short during the call
   throw CodedError("MODEL_FILE_CHANGED", file.path(),
-                   "a page of the mapped file could not be read during the call (an I/O error, or the file was "
-                   "changed and restored); load the model again");
+                   "a page of the mapped file could not be read during the call (an I/O error, or the file was cut "
+                   "short and restored); load the model again");
 }
 
 void PaliGemma::encode_images(const float* pixels, int n_images, float* vision_out, float* features) {
