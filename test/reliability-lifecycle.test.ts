@@ -65,9 +65,11 @@ describe('Workers terminated while they describe', () => {
 });
 
 // prlimit lowers the address-space limit of the running child once it has loaded its modules (Node
-// itself needs far more address space to start than 1000 threads' stacks leave).
+// itself needs far more address space to start than 1000 threads' stacks leave). Not under
+// AddressSanitizer (scripts/asan.sh), whose allocator needs address space of its own.
 const noPrlimit = process.platform !== 'linux' || spawnSync('prlimit', ['--version']).status !== 0;
-describe.skipIf(noPrlimit)('threads the OS will not start (Linux, needs prlimit)', () => {
+const underAsan = /asan/.test(process.env.LD_PRELOAD ?? '');
+describe.skipIf(noPrlimit || underAsan)('threads the OS will not start (Linux, needs prlimit; not under ASan)', () => {
   it('threads: 1000 under an address-space limit fails as THREAD_LIMIT naming the option; the process goes on', async () => {
     const script = `
       import { execFileSync } from 'node:child_process';

@@ -17,6 +17,11 @@ PaliGemma::PaliGemma(std::unique_ptr<MappedFile> text_file, std::unique_ptr<Gemm
       siglip_(std::move(siglip)),
       pool_(std::make_unique<ThreadPool>(threads)) {}
 
+void PaliGemma::begin_call(const MappedFile& file) {
+  file.check();
+  pool_->take_fault();  // a fault left by a call that failed otherwise is not this call's
+}
+
 void PaliGemma::check_faults(const MappedFile& file) {
   if (!pool_->take_fault()) return;
   file.check(true);  // the usual cause: the file was cut short during the call
@@ -26,7 +31,7 @@ void PaliGemma::check_faults(const MappedFile& file) {
 }
 
 void PaliGemma::encode_images(const float* pixels, int n_images, float* vision_out, float* features) {
-  vision_file_->check();
+  begin_call(*vision_file_);
   siglip_->encode(kernels_, pool_.get(), pixels, n_images, vision_out, features);
   check_faults(*vision_file_);
 }
@@ -39,7 +44,7 @@ PaliGemma::Slot& PaliGemma::slot(int i) {
 
 bool PaliGemma::start_prefill(int i, const float* features, int n_image, const int32_t* ids, int n_ids,
                               const PrefillOptions& opts, PrefillOutput* out) {
-  text_file_->check();
+  begin_call(*text_file_);
   Slot& s = slot(i);
   const size_t H = gemma_->config().hidden;
   const int n = n_image + n_ids;
@@ -70,7 +75,7 @@ bool PaliGemma::start_prefill(int i, const float* features, int n_image, const i
 }
 
 bool PaliGemma::continue_prefill(int i, int layers, PrefillOutput* out) {
-  text_file_->check();
+  begin_call(*text_file_);
   const bool done = run_prefill(slots_[i], layers, out);
   check_faults(*text_file_);
   return done;
@@ -103,7 +108,7 @@ bool PaliGemma::run_prefill(Slot& s, int layers, PrefillOutput* out) {
 }
 
 void PaliGemma::decode(const std::vector<int>& slots, const int32_t* ids, float* logits) {
-  text_file_->check();
+  begin_call(*text_file_);
   const GemmaConfig& c = gemma_->config();
   const int n = static_cast<int>(slots.size());
   std::vector<SequenceSpan> spans;

@@ -106,7 +106,9 @@ class PaliGemma {
   // Slot i, with a sequence: the one place sequences are created.
   Slot& slot(int i);
   bool run_prefill(Slot& s, int layers, PrefillOutput* out);
-  // After a call that read `file`: throws MODEL_FILE_CHANGED when a task stopped on a fault in it.
+  // Before a call that reads `file`: throws MODEL_FILE_CHANGED when it changed since it was mapped.
+  void begin_call(const MappedFile& file);
+  // After it: the same when a pool task stopped on a fault in the map (the file was cut short during the call).
   void check_faults(const MappedFile& file);
 
   const KernelTable* kernels_;
