@@ -20,18 +20,24 @@ void RegisterModel(Napi::Env env, Napi::Object exports);    // bind_model.cc: Na
 void RegisterQuant(Napi::Env env, Napi::Object exports);    // bind_quant.cc: quantizeRowsAsync
 void RegisterQuantTests(Napi::Env env, Napi::Object exports);  // bind_quant.cc: dequantizeRows (test addon)
 
-// A binding run so that every C++ exception it throws becomes the typed JS error ToJsError
-// (async.h) makes of it: Napi::Function::New(env, Guarded<FooJs>, "foo"). (The addons also build
-// with NODE_ADDON_API_CPP_EXCEPTIONS_ALL, which catches the rest without a code.)
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-Napi::Value Guarded(const Napi::CallbackInfo& info) {
+// Runs a binding's body so that every C++ exception it throws becomes the typed JS error ToJsError
+// (async.h) makes of it. (The addons also build with NODE_ADDON_API_CPP_EXCEPTIONS_ALL, which would
+// catch the rest, without a code.)
+template <class Body>
+Napi::Value RunGuarded(const Napi::CallbackInfo& info, const Body& body) {
   try {
-    return F(info);
+    return body();
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
     throw ToJsError(info.Env(), std::current_exception(), "a native call");
   }
+}
+
+// A guarded binding function: Napi::Function::New(env, Guarded<FooJs>, "foo").
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  return RunGuarded(info, [&] { return F(info); });
 }
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process

@@ -111,34 +111,27 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     spec.vision = ReadPart(o.Get("vision"), "vision");
     kernels_ = spec.kernels;
     try {
-      model_ = load_paligemma(spec);
-    } catch (const ThreadStartError& e) {
-      const std::string threads = spec.threads > 0 ? "option threads: " + std::to_string(spec.threads)
-                                                   : "one per physical core, the default of option threads";
-      throw ToJsError(env, std::make_exception_ptr(CodedError(
-          "THREAD_LIMIT", "", "cannot start the model's " + std::to_string(e.requested) + " threads (" + threads +
-                                  "): " + e.reason + " after " + std::to_string(e.started) +
-                                  "; the process may not create more threads or has no address space left for their "
-                                  "stacks (ulimit -u, ulimit -v, a container's pids limit): lower `threads`")),
-                      "NativeModel");
-    } catch (const Napi::Error&) {
-      throw;
+      try {
+        model_ = load_paligemma(spec);
+      } catch (const ThreadStartError& e) {  // named by the option that asked for the threads
+        const std::string option = spec.threads > 0 ? "option threads: " + std::to_string(spec.threads)
+                                                    : "one per physical core, the default of option threads";
+        throw CodedError("THREAD_LIMIT", "",
+                         "cannot start the model's " + std::to_string(e.requested) + " threads (" + option + "): " +
+                             e.reason + " after " + std::to_string(e.started) +
+                             "; the process may not create more threads or has no address space left for their "
+                             "stacks (ulimit -u, ulimit -v, a container's pids limit): lower `threads`");
+      }
     } catch (...) {
       throw ToJsError(env, std::current_exception(), "loading the model");
     }
   }
 
  private:
-  // A method whose C++ exceptions become typed JS errors (bind.h's Guarded, for methods).
+  // A guarded method (bind.h's Guarded, for methods).
   template <Napi::Value (ModelWrap::*M)(const Napi::CallbackInfo&)>
   Napi::Value Guard(const Napi::CallbackInfo& info) {
-    try {
-      return (this->*M)(info);
-    } catch (const Napi::Error&) {
-      throw;
-    } catch (...) {
-      throw ToJsError(info.Env(), std::current_exception(), "a NativeModel call");
-    }
+    return RunGuarded(info, [&] { return (this->*M)(info); });
   }
 
   // A job finished: the model is free again, and released if dispose() came meanwhile.
