@@ -22,9 +22,10 @@ void PaliGemma::begin_call(const MappedFile& file) {
   pool_->take_fault();  // a fault left by a call that failed otherwise is not this call's
 }
 
-void PaliGemma::check_faults(const MappedFile& file) {
-  if (!pool_->take_fault()) return;
-  file.check(true);  // the usual cause: the file was cut short during the call
+void PaliGemma::end_call(const MappedFile& file) {
+  const bool faulted = pool_->take_fault();
+  file.check(true);  // written to during the call: its results may mix old and new weights
+  if (!faulted) return;
   throw CodedError("MODEL_FILE_CHANGED", file.path(),
                    "a page of the mapped file could not be read during the call (an I/O error, or the file was cut "
                    "short and restored); load the model again");
@@ -33,7 +34,7 @@ void PaliGemma::check_faults(const MappedFile& file) {
 void PaliGemma::encode_images(const float* pixels, int n_images, float* vision_out, float* features) {
   begin_call(*vision_file_);
   siglip_->encode(kernels_, pool_.get(), pixels, n_images, vision_out, features);
-  check_faults(*vision_file_);
+  end_call(*vision_file_);
 }
 
 PaliGemma::Slot& PaliGemma::slot(int i) {
@@ -70,14 +71,14 @@ bool PaliGemma::start_prefill(int i, const float* features, int n_image, const i
   s.seq->reserve(opts.capacity > n ? opts.capacity : n);
   s.kv_bytes.store(s.seq->bytes(), std::memory_order_relaxed);
   const bool done = run_prefill(s, opts.layers, out);
-  check_faults(*text_file_);
+  end_call(*text_file_);
   return done;
 }
 
 bool PaliGemma::continue_prefill(int i, int layers, PrefillOutput* out) {
   begin_call(*text_file_);
   const bool done = run_prefill(slots_[i], layers, out);
-  check_faults(*text_file_);
+  end_call(*text_file_);
   return done;
 }
 
@@ -123,7 +124,7 @@ void PaliGemma::decode(const std::vector<int>& slots, const int32_t* ids, float*
   LogitsRequest want;
   want.last = logits;
   gemma_->finish(kernels_, pool_.get(), x, n, spans, want, nullptr);
-  check_faults(*text_file_);
+  end_call(*text_file_);
 }
 
 PaliGemma::SlotState PaliGemma::slot_state(int i) const {

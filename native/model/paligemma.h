@@ -9,9 +9,9 @@
 // does not hold up the decode steps of running sequences for more than a few layers: the attention
 // over the prefix is bidirectional, so a prompt cannot be split by tokens, only by layers.
 //
-// Each call first checks that the mapped files it reads have not changed since they were mapped,
-// and after it, whether the pool stopped on a fault in a mapped file (a file truncated during the
-// call): both fail with CodedError MODEL_FILE_CHANGED naming the file.
+// Each call checks the mapped file it reads before it runs (has it changed since it was mapped?)
+// and after (did it change during the call, or did a pool task stop on a fault in its map, the file
+// cut short?): each fails with CodedError MODEL_FILE_CHANGED naming the file.
 //
 // Nothing here is thread-safe: one call at a time (native/bind_model.cc sees to it), except
 // kv_cache_bytes(), which may be read while a call runs.
@@ -108,8 +108,9 @@ class PaliGemma {
   bool run_prefill(Slot& s, int layers, PrefillOutput* out);
   // Before a call that reads `file`: throws MODEL_FILE_CHANGED when it changed since it was mapped.
   void begin_call(const MappedFile& file);
-  // After it: the same when a pool task stopped on a fault in the map (the file was cut short during the call).
-  void check_faults(const MappedFile& file);
+  // After it: the same when it changed during the call (written to: the results may mix old and new
+  // weights; cut short: a pool task stopped on a fault in the map).
+  void end_call(const MappedFile& file);
 
   const KernelTable* kernels_;
   std::unique_ptr<MappedFile> text_file_, vision_file_;
