@@ -161,8 +161,8 @@ export interface NativePrefillPending {
 /**
  * native/bind_model.cc's NativeModel (native/model/paligemma.h). Sequences are slots 0..63, each
  * with a KV cache sized by what it needs. Calls must not overlap: a call while another runs throws.
- * Every call first checks that the mapped files have not changed (ModelFilesError MODEL_FILE_CHANGED);
- * a buffer beyond the machine's memory fails as PaliGemmaError OUT_OF_MEMORY.
+ * A call whose mapped file changed, before or during it (rewritten, or cut short), fails with
+ * ModelFilesError MODEL_FILE_CHANGED; a buffer beyond the machine's memory with PaliGemmaError OUT_OF_MEMORY.
  */
 export interface NativeModel {
   /** B images (B × [3, S, S]) → B × [patches, hidden] outputs, one weight pass for the batch. */
@@ -325,7 +325,7 @@ const NATIVE_CODES: ReadonlySet<string> = new Set(['OUT_OF_MEMORY', 'THREAD_LIMI
  * OUT_OF_MEMORY and THREAD_LIMIT are PaliGemmaErrors. Anything else (argument errors of the internal
  * surface, a bug) is returned unchanged.
  */
-export function typedNativeError(err: unknown): unknown {
+function typedNativeError(err: unknown): unknown {
   if (!(err instanceof Error) || isPaliGemmaError(err)) return err;
   const { code, path } = err as { code?: unknown; path?: unknown };
   if (typeof code === 'string' && typeof path === 'string' && NATIVE_FILE_CODES.has(code)) {
