@@ -7,6 +7,9 @@
 # the first .node file in build/Release, whichever it is; lib/native.ts loads it with process.dlopen.
 {
   "target_defaults": {
+    # A Napi::Error thrown while the environment shuts down (a Worker terminated, a page reloaded)
+    # cannot reach JS; without this, node-addon-api turns that into a second C++ exception, which aborts.
+    "defines": ["NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
     "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fvisibility=hidden"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
     "cflags!": ["-fno-exceptions"],
@@ -46,6 +49,8 @@
         "native/bind_model.cc",
         "native/threadpool.cc",
         "native/async.cc",
+        "native/errors.cc",
+        "native/fault_guard.cc",
         "native/cpu/features.cc",
         "native/kernels/variants.cc",
         "native/image/resize.cc",
@@ -63,8 +68,8 @@
         "native/kernels/scalar/quant_dot.cc"
       ],
       "cflags_cc": ["-fPIC"],
-      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "export_dependent_settings": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
+      "export_dependent_settings": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
       "conditions": [
         ["OS!='win'", { "link_settings": { "libraries": ["-lpthread"] } }],
         ["target_arch=='x64'", { "dependencies": ["kernels_avx2", "kernels_avx512", "kernels_avx512vnni"] }],

@@ -10,7 +10,9 @@ export type PaliGemmaErrorCode =
   | 'DISPOSED' // the model was disposed before or during the call
   | 'CONTEXT_OVERFLOW' // prompt + maxTokens do not fit the context length
   | 'NO_VISION' // an image was given but no projector was loaded
-  | 'BAD_ARGUMENT'; // an option or argument has the wrong type or range
+  | 'BAD_ARGUMENT' // an option or argument has the wrong type or range
+  | 'OUT_OF_MEMORY' // a buffer a call needs exceeds the memory there is (the message names it and its size)
+  | 'THREAD_LIMIT'; // the OS refused the model's threads (a limit on threads or address space): lower `threads`
 
 /** Marks package errors across copies of the package (two versions installed side by side). */
 const BRAND = Symbol.for('paligemma.error');

@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-import { PaliGemmaError } from './errors.js';
+import { PaliGemmaError, isPaliGemmaError } from './errors.js';
+import { ModelFilesError, type ModelFilesErrorCode } from './model/errors.js';
 
 /** A SIMD kernel set compiled into the addon. */
 export type SimdVariantName = 'scalar' | 'avx2' | 'avx512' | 'neon';
@@ -111,7 +112,10 @@ export interface NativeVisionSpec {
   tensors: Record<string, NativeTensor>;
 }
 
-/** What `new NativeModel(spec)` takes. Failures throw an Error with `code` and `path` (native/model/load.h). */
+/**
+ * What `new NativeModel(spec)` takes. Failures throw a ModelFilesError naming the file (native/model/load.h),
+ * or a PaliGemmaError THREAD_LIMIT / OUT_OF_MEMORY.
+ */
 export interface NativeModelSpec {
   text: NativeTextSpec;
   vision?: NativeVisionSpec;
@@ -124,10 +128,18 @@ export interface NativeModelSpec {
 
 /** Options of a prefill. */
 export interface NativePrefillOptions {
-  /** Logits of the prompt's last rows (default 1). */
+  /** Whole logit rows of the prompt's last rows (default 1; at most 256 MiB of them: 260 rows of PaliGemma's vocabulary). */
   logitsRows?: number;
+  /** The `topK` best logits of every prompt row (1..vocab), computed natively a bounded chunk of rows at a time. */
+  topK?: number;
   /** Return every intermediate (decoderInput, layerOut, finalHidden). */
   capture?: boolean;
+  /**
+   * KV-cache positions to make room for at once: the prompt's and the tokens the caller expects to
+   * generate (default: the prompt's; at most the context length). A decode step beyond it grows
+   * the cache (doubling it, so copying stays bounded by the final size).
+   */
+  capacity?: number;
 }
 
 /** A prefill whose last layer has run. */
@@ -135,6 +147,10 @@ export interface NativePrefillDone {
   done: true;
   /** (logitsRows, vocab). */
   logits: Float32Array;
+  /** With `topK`: (prompt rows, topK) ids of each row's best logits, best first (ties: lower id first). */
+  topIds?: Int32Array;
+  /** With `topK`: the logits of `topIds`. */
+  topLogits?: Float32Array;
   decoderInput?: Float32Array;
   layerOut?: Float32Array;
   finalHidden?: Float32Array;
@@ -147,7 +163,9 @@ export interface NativePrefillPending {
 
 /**
  * native/bind_model.cc's NativeModel (native/model/paligemma.h). Sequences are slots 0..63, each
- * with a KV cache. Calls must not overlap: a call while another runs throws.
+ * with a KV cache sized by what it needs. Calls must not overlap: a call while another runs throws.
+ * A call whose mapped file changed, before or during it (rewritten, or cut short), fails with
+ * ModelFilesError MODEL_FILE_CHANGED; a buffer beyond the machine's memory with PaliGemmaError OUT_OF_MEMORY.
  */
 export interface NativeModel {
   /** B images (B × [3, S, S]) → B × [patches, hidden] outputs, one weight pass for the batch. */
@@ -170,6 +188,8 @@ export interface NativeModel {
   releaseSequences(keep: number): void;
   /** Frees the KV cache (and prefill in progress) of one sequence; the others keep theirs. */
   releaseSequence(sequence: number): void;
+  /** Bytes the KV cache of `sequence` occupies (0 when it holds none), or of all sequences; callable while a call runs. */
+  kvCacheBytes(sequence?: number): number;
   dispose(): void;
   readonly simd: string;
   /** Pool threads; 0 once disposed. */
@@ -270,6 +290,12 @@ export interface NativeTestAddon extends NativeRuntime {
   dequantizeRows(type: number, src: Uint8Array, rows: number, k: number): Float32Array;
   /** Creates and destroys `count` thread pools of `threads` threads off the JS thread. */
   testPoolChurnAsync(count: number, threads: number): Promise<void>;
+  /**
+   * Maps `path`, cuts the file to half its size and reads every page of the map in pool tasks of a
+   * `threads`-thread pool (POSIX): whether the pool caught the fault, how many tasks of a later run
+   * ran, and the MODEL_FILE_CHANGED error the map's check then gives.
+   */
+  testTruncatedMapAsync(path: string, threads: number): Promise<{ faulted: boolean; tasksAfter: number; code: string; message: string }>;
 }
 
 /** Why a SIMD variant was refused. */
@@ -291,6 +317,66 @@ export type NativeAddonErrorCode = 'NOT_FOUND' | 'LOAD_FAILED';
 /** Thrown on first use of native code when the addon cannot load; the message says how to fix it. */
 export class NativeAddonError extends PaliGemmaError<NativeAddonErrorCode> {
   override name = 'NativeAddonError';
+}
+
+/** Codes native failures carry (native/errors.h), by the error they become. */
+const NATIVE_FILE_CODES: ReadonlySet<string> = new Set<ModelFilesErrorCode>([
+  'MAP_FAILED', 'LOCK_FAILED', 'MISSING_TENSOR', 'BAD_TENSOR', 'BAD_SHAPE', 'BAD_METADATA', 'MODEL_FILE_CHANGED',
+]);
+const NATIVE_CODES: ReadonlySet<string> = new Set(['OUT_OF_MEMORY', 'THREAD_LIMIT']);
+
+/**
+ * A native failure as the package's typed error: a file at fault is a ModelFilesError naming it,
+ * OUT_OF_MEMORY and THREAD_LIMIT are PaliGemmaErrors. Anything else (argument errors of the internal
+ * surface, a bug) is returned unchanged.
+ */
+function typedNativeError(err: unknown): unknown {
+  if (!(err instanceof Error) || isPaliGemmaError(err)) return err;
+  const { code, path } = err as { code?: unknown; path?: unknown };
+  if (typeof code === 'string' && typeof path === 'string' && NATIVE_FILE_CODES.has(code)) {
+    const text = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
+    return new ModelFilesError(code as ModelFilesErrorCode, text, path);
+  }
+  if (typeof code === 'string' && NATIVE_CODES.has(code)) return new PaliGemmaError(code as 'OUT_OF_MEMORY' | 'THREAD_LIMIT', err.message);
+  return err;
+}
+
+/** `call()`, its throw or its Promise's rejection made typed. */
+function typed<T>(call: () => T): T {
+  let result: T;
+  try {
+    result = call();
+  } catch (err) {
+    throw typedNativeError(err);
+  }
+  return result instanceof Promise ? (result.catch((err: unknown) => Promise.reject(typedNativeError(err))) as T) : result;
+}
+
+/** The shipped addon with typed failures: every function, the NativeModel constructor and every method of it. */
+function withTypedErrors(raw: NativeAddon): NativeAddon {
+  const addon = { ...raw };
+  const functions = addon as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(raw)) {
+    if (key !== 'NativeModel' && typeof value === 'function') functions[key] = (...args: unknown[]) => typed(() => value.apply(raw, args));
+  }
+  const Raw = raw.NativeModel;
+  const Typed = class NativeModel extends Raw {
+    constructor(spec: NativeModelSpec) {
+      try {
+        super(spec);
+      } catch (err) {
+        throw typedNativeError(err);
+      }
+    }
+  };
+  for (const key of Object.getOwnPropertyNames(Raw.prototype)) {
+    const d = Object.getOwnPropertyDescriptor(Raw.prototype, key)!;
+    if (key === 'constructor' || typeof d.value !== 'function') continue;
+    const method = d.value as (...args: unknown[]) => unknown;
+    Object.defineProperty(Typed.prototype, key, { ...d, value(this: NativeModel, ...args: unknown[]) { return typed(() => method.apply(this, args)); } });
+  }
+  addon.NativeModel = Typed;
+  return addon;
 }
 
 const require = createRequire(import.meta.url);
@@ -349,7 +435,7 @@ function loadAddon(): NativeAddon {
       throw new SimdError(`PALIGEMMA_SIMD=${requested}: ${(err as Error).message}`);
     }
   }
-  return addon;
+  return withTypedErrors(addon);
 }
 
 let loaded: NativeAddon | undefined;

@@ -1,75 +1,141 @@
 #include "async.h"
 
-#include <exception>
+#include <new>
 #include <string>
 #include <utility>
 
+#include "errors.h"
+#include "threadpool.h"
+
 namespace pg {
+
+Napi::Error ToJsError(Napi::Env env, std::exception_ptr error, const char* context) {
+  const auto coded = [&](const std::string& code, const std::string& path, const std::string& message) {
+    Napi::Error e = Napi::Error::New(env, path.empty() ? message : path + ": " + message);
+    e.Set("code", Napi::String::New(env, code));
+    if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+    return e;
+  };
+  try {
+    std::rethrow_exception(error);
+  } catch (const Napi::Error& e) {
+    return e;
+  } catch (const CodedError& e) {
+    return coded(e.code, e.path, e.what());
+  } catch (const ThreadStartError& e) {
+    return coded("THREAD_LIMIT", "", e.what());
+  } catch (const std::bad_alloc&) {
+    return coded("OUT_OF_MEMORY", "", std::string("out of memory in ") + context);
+  } catch (const std::exception& e) {
+    return Napi::Error::New(env, std::string(context) + ": " + e.what());
+  } catch (...) {
+    return Napi::Error::New(env, std::string(context) + ": an unknown native exception");
+  }
+}
+
 namespace {
 
-// A job whose JS values are held as references, so they outlive the handle scope that created it.
-struct HeldJob {
-  std::function<void()> work;
+// A queued job: the work, the Promise it settles and the JS values it holds, as N-API handles (no
+// Napi:: object here may throw on the way out of an environment that is going away).
+struct Job {
+  napi_env env = nullptr;
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  std::function<void()> run;
   std::function<Napi::Value(Napi::Env, const Kept&)> complete;
-  std::vector<Napi::Reference<Napi::Value>> kept;
-  Napi::Promise::Deferred deferred;
+  std::vector<napi_ref> kept;
+  const char* name = "";
+  std::exception_ptr error;  // what `run` threw
+  bool closing = false;      // the environment began shutting down: touch no JS value
 
-  HeldJob(Napi::Env env, AsyncJob job)
-      : work(std::move(job.work)), complete(std::move(job.complete)), deferred(Napi::Promise::Deferred::New(env)) {
-    kept.reserve(job.keep_alive.size());
-    for (const auto& v : job.keep_alive) kept.push_back(Napi::Persistent(v));
+  // Drops the references and the async work (none of this runs JS).
+  ~Job() {
+    for (napi_ref ref : kept) napi_delete_reference(env, ref);
+    if (work) napi_delete_async_work(env, work);
   }
 };
 
-// Runs a HeldJob's work on a libuv thread and settles its Promise on the JS thread.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  PromiseWorker(Napi::Env env, std::unique_ptr<HeldJob> job) : Napi::AsyncWorker(env, "paligemma"), job_(std::move(job)) {}
+void Execute(napi_env, void* data) {
+  Job* job = static_cast<Job*>(data);
+  try {
+    job->run();
+  } catch (...) {
+    job->error = std::current_exception();
+  }
+}
 
- protected:
-  void Execute() override {
+// Resolves or rejects the job's Promise. Every failure is contained: when the environment cannot
+// take a value any more, the Promise is simply left (it goes away with its environment).
+void Settle(Job& job) {
+  Napi::Env env(job.env);
+  try {
+    Napi::HandleScope scope(env);
     try {
-      job_->work();
-    } catch (const std::exception& e) {
-      SetError(e.what());
+      if (job.error) std::rethrow_exception(job.error);
+      Kept kept;
+      kept.reserve(job.kept.size());
+      for (napi_ref ref : job.kept) {
+        napi_value v = nullptr;
+        napi_get_reference_value(job.env, ref, &v);
+        kept.push_back(Napi::Value(env, v));
+      }
+      napi_resolve_deferred(job.env, job.deferred, job.complete(env, kept));
     } catch (...) {
-      SetError("native work failed with an unknown error");
+      napi_reject_deferred(job.env, job.deferred, ToJsError(env, std::current_exception(), job.name).Value());
     }
+  } catch (...) {
   }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Kept kept;
-    kept.reserve(job_->kept.size());
-    for (auto& ref : job_->kept) kept.push_back(ref.Value());
-    try {
-      job_->deferred.Resolve(job_->complete(env, kept));
-    } catch (const Napi::Error& e) {
-      job_->deferred.Reject(e.Value());
-    } catch (const std::exception& e) {
-      job_->deferred.Reject(Napi::Error::New(env, e.what()).Value());
-    }
-    Finish();
+  // Nothing may be left pending: N-API would report it as an uncaught exception.
+  bool pending = false;
+  if (napi_is_exception_pending(job.env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(job.env, &ignored);
   }
+}
 
-  void OnError(const Napi::Error& e) override {
-    job_->deferred.Reject(e.Value());
-    Finish();
-  }
+void OnEnvCleanup(void* data);
 
- private:
-  void Finish() { job_.reset(); }  // release the references now, not when the worker is deleted
+void Complete(napi_env env, napi_status status, void* data) {
+  std::unique_ptr<Job> job(static_cast<Job*>(data));
+  napi_remove_env_cleanup_hook(env, OnEnvCleanup, job.get());
+  if (status == napi_ok && !job->closing) Settle(*job);
+}
 
-  std::unique_ptr<HeldJob> job_;
-};
+// The environment is shutting down: a job still queued is cancelled (Complete then runs with
+// napi_cancelled), a running one finishes its work and Complete only frees it.
+void OnEnvCleanup(void* data) {
+  Job* job = static_cast<Job*>(data);
+  job->closing = true;
+  napi_cancel_async_work(job->env, job->work);
+}
 
 }  // namespace
 
-Napi::Promise RunAsync(Napi::Env env, AsyncJob job) {
-  auto held = std::make_unique<HeldJob>(env, std::move(job));
-  Napi::Promise promise = held->deferred.Promise();
-  (new PromiseWorker(env, std::move(held)))->Queue();  // deletes itself when done
-  return promise;
+Napi::Promise RunAsync(Napi::Env env, AsyncJob spec) {
+  auto job = std::make_unique<Job>();
+  job->env = env;
+  job->run = std::move(spec.work);
+  job->complete = std::move(spec.complete);
+  job->name = spec.name;
+  napi_value promise = nullptr, name = nullptr;
+  auto check = [&](napi_status status) {
+    if (status != napi_ok) throw Napi::Error::New(env);
+  };
+  check(napi_create_promise(env, &job->deferred, &promise));
+  for (const Napi::Value& v : spec.keep_alive) {
+    napi_ref ref = nullptr;
+    check(napi_create_reference(env, v, 1, &ref));
+    job->kept.push_back(ref);
+  }
+  check(napi_create_string_utf8(env, "paligemma", NAPI_AUTO_LENGTH, &name));
+  check(napi_create_async_work(env, nullptr, name, Execute, Complete, job.get(), &job->work));
+  check(napi_add_env_cleanup_hook(env, OnEnvCleanup, job.get()));
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_remove_env_cleanup_hook(env, OnEnvCleanup, job.get());
+    throw Napi::Error::New(env);
+  }
+  job.release();  // Complete owns it now
+  return Napi::Promise(env, promise);
 }
 
 }  // namespace pg

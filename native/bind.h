@@ -1,5 +1,5 @@
 // Helpers shared by the binding files of both addons (native/bind_*.cc, native/testing/): argument
-// checks that turn into JS exceptions, never aborts.
+// checks that turn into JS exceptions, never aborts, and the guard every binding runs under.
 #pragma once
 
 #include <napi.h>
@@ -19,6 +19,26 @@ void RegisterImage(Napi::Env env, Napi::Object exports);    // bind_image.cc: re
 void RegisterModel(Napi::Env env, Napi::Object exports);    // bind_model.cc: NativeModel (PaliGemma)
 void RegisterQuant(Napi::Env env, Napi::Object exports);    // bind_quant.cc: quantizeRowsAsync
 void RegisterQuantTests(Napi::Env env, Napi::Object exports);  // bind_quant.cc: dequantizeRows (test addon)
+
+// Runs a binding's body so that every C++ exception it throws becomes the typed JS error ToJsError
+// (async.h) makes of it. (The addons also build with NODE_ADDON_API_CPP_EXCEPTIONS_ALL, which would
+// catch the rest, without a code.)
+template <class Body>
+Napi::Value RunGuarded(const Napi::CallbackInfo& info, const Body& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw ToJsError(info.Env(), std::current_exception(), "a native call");
+  }
+}
+
+// A guarded binding function: Napi::Function::New(env, Guarded<FooJs>, "foo").
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  return RunGuarded(info, [&] { return F(info); });
+}
 
 // The kernel table named by an optional string argument (a SIMD variant name); the process
 // default when the argument is undefined. Throws a JS Error when the CPU cannot run it.

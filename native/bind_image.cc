@@ -7,6 +7,7 @@
 
 #include "async.h"
 #include "bind.h"
+#include "errors.h"
 #include "image/resize.h"
 
 namespace pg {
@@ -56,7 +57,7 @@ Napi::Value ResizeRgbJs(const Napi::CallbackInfo& info) {
   try {
     copy = std::make_shared<std::vector<uint8_t>>(src, src + src_bytes);
   } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "resizeRgb: out of memory copying the source image");
+    throw OutOfMemory("resizeRgb's copy of the source image", src_bytes);
   }
   // The result is allocated here (V8-owned; external buffers are not allowed under Electron's
   // memory cage) and filled by the worker; no JS code can see it before the Promise resolves.
@@ -64,22 +65,25 @@ Napi::Value ResizeRgbJs(const Napi::CallbackInfo& info) {
   uint8_t* dst = out.Data();
   const int w = static_cast<int>(width), h = static_cast<int>(height), c = static_cast<int>(channels);
   const int ow = static_cast<int>(out_width), oh = static_cast<int>(out_height);
-  return RunAsync(env, {[=] {
-                          try {
-                            ResizeBicubicU8(copy->data(), w, h, c, dst, ow, oh);
-                          } catch (const std::bad_alloc&) {
-                            throw std::runtime_error("resizeRgb: out of memory for the intermediate image");
-                          }
-                          std::vector<uint8_t>().swap(*copy);  // release the copy early
-                        },
-                        [](Napi::Env, const Kept& kept) { return kept[0]; },
-                        {out}});
+  AsyncJob job;
+  job.work = [=] {
+    try {
+      ResizeBicubicU8(copy->data(), w, h, c, dst, ow, oh);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory("resizeRgb's intermediate image", tmp_bytes);
+    }
+    std::vector<uint8_t>().swap(*copy);  // release the copy early
+  };
+  job.complete = [](Napi::Env, const Kept& kept) { return kept[0]; };
+  job.keep_alive = {out};
+  job.name = "resizeRgb";
+  return RunAsync(env, std::move(job));
 }
 
 }  // namespace
 
 void RegisterImage(Napi::Env env, Napi::Object exports) {
-  exports.Set("resizeRgb", Napi::Function::New(env, ResizeRgbJs, "resizeRgb"));
+  exports.Set("resizeRgb", Napi::Function::New(env, Guarded<ResizeRgbJs>, "resizeRgb"));
 }
 
 }  // namespace pg

@@ -22,6 +22,7 @@ Napi::Value GemmAsyncJs(const Napi::CallbackInfo& info) {
   job.complete = [](Napi::Env, const Kept& kept) { return kept[0]; };
   job.keep_alive = {c.out};  // the output first, then the inputs the kernel reads
   job.keep_alive.insert(job.keep_alive.end(), c.inputs.begin(), c.inputs.end());
+  job.name = "gemmAsync";
   return RunAsync(info.Env(), std::move(job));
 }
 
@@ -58,7 +59,7 @@ MatmulCall ParseMatmul(const Napi::CallbackInfo& info, size_t at) {
 }
 
 void RegisterMatmul(Napi::Env env, Napi::Object exports) {
-  exports.Set("gemmAsync", Napi::Function::New(env, GemmAsyncJs));
+  exports.Set("gemmAsync", Napi::Function::New(env, Guarded<GemmAsyncJs>, "gemmAsync"));
 }
 
 }  // namespace pg

@@ -1,6 +1,7 @@
 // The NativeModel class (lib/native.ts types it): argument conversion and Promises around
 // native/model/paligemma.h. Every heavy call runs off the JS thread; calls on one model must not
-// overlap (lib/model serialises them; a call while busy is rejected here).
+// overlap (lib/model serialises them; a call while busy is rejected here). Every failure reaches JS
+// as an error with a code where it has one (async.h's ToJsError), never as an abort.
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "async.h"
 #include "bind.h"
+#include "errors.h"
 #include "kernels/variants.h"
 #include "model/load.h"
 
@@ -53,19 +55,16 @@ std::unique_ptr<PartSpec> ReadPart(const Napi::Value& value, const char* what) {
   return part;
 }
 
-// A LoadError as a JS Error with `code` and `path` (lib/model turns it into a ModelFilesError).
-Napi::Error LoadErrorJs(Napi::Env env, const LoadError& e) {
-  Napi::Error error = Napi::Error::New(env, e.path + ": " + e.what());
-  error.Set("code", Napi::String::New(env, e.code));
-  error.Set("path", Napi::String::New(env, e.path));
-  return error;
-}
-
-Napi::Float32Array ToJs(Napi::Env env, const float* data, size_t n) {
-  auto a = Napi::Float32Array::New(env, n);
-  std::memcpy(a.Data(), data, n * sizeof(float));
+template <class Array, class T>
+Array ToJs(Napi::Env env, const std::vector<T>& v) {
+  auto a = Array::New(env, v.size());
+  std::memcpy(a.Data(), v.data(), v.size() * sizeof(T));
   return a;
 }
+
+// Whole logit rows a prefill may return at once: a long prompt's rows would be gigabytes (use
+// opts.topK for every row's best logits).
+constexpr size_t kMaxLogitsBytes = size_t(256) << 20;
 
 // An optional integer option `key` of `o` in [min, max].
 int IntOption(const Napi::Object& o, const char* key, int fallback, int min, int max) {
@@ -82,13 +81,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeModel",
-                       {InstanceMethod<&ModelWrap::EncodeImages>("encodeImages"),
-                        InstanceMethod<&ModelWrap::Prefill>("prefill"),
-                        InstanceMethod<&ModelWrap::ContinuePrefill>("continuePrefill"),
-                        InstanceMethod<&ModelWrap::Decode>("decode"),
-                        InstanceMethod<&ModelWrap::ReleaseSequences>("releaseSequences"),
-                        InstanceMethod<&ModelWrap::ReleaseSequence>("releaseSequence"),
-                        InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                       {InstanceMethod<&ModelWrap::Guard<&ModelWrap::EncodeImages>>("encodeImages"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::Prefill>>("prefill"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::ContinuePrefill>>("continuePrefill"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::Decode>>("decode"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::ReleaseSequences>>("releaseSequences"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::ReleaseSequence>>("releaseSequence"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::KvCacheBytes>>("kvCacheBytes"),
+                        InstanceMethod<&ModelWrap::Guard<&ModelWrap::Dispose>>("dispose"),
                         InstanceAccessor<&ModelWrap::Simd>("simd"),
                         InstanceAccessor<&ModelWrap::Threads>("threads")});
   }
@@ -112,16 +112,30 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     spec.vision = ReadPart(o.Get("vision"), "vision");
     kernels_ = spec.kernels;
     try {
-      model_ = load_paligemma(spec);
-    } catch (const LoadError& e) {
-      throw LoadErrorJs(env, e);
-    } catch (const std::exception& e) {  // std::bad_alloc, a thread that cannot start
-      throw Napi::Error::New(env, std::string("cannot build the model: ") + e.what());
+      try {
+        model_ = load_paligemma(spec);
+      } catch (const ThreadStartError& e) {  // named by the option that asked for the threads
+        const std::string option = spec.threads > 0 ? "option threads: " + std::to_string(spec.threads)
+                                                    : "one per physical core, the default of option threads";
+        throw CodedError("THREAD_LIMIT", "",
+                         "cannot start the model's " + std::to_string(e.requested) + " threads (" + option + "): " +
+                             e.reason + " after " + std::to_string(e.started) +
+                             "; the process may not create more threads or has no address space left for their "
+                             "stacks (ulimit -u, ulimit -v, a container's pids limit): lower `threads`");
+      }
+    } catch (...) {
+      throw ToJsError(env, std::current_exception(), "loading the model");
     }
   }
 
  private:
-  // A job finished: the model is free again, and freed for good if dispose() came meanwhile.
+  // A guarded method (bind.h's Guarded, for methods).
+  template <Napi::Value (ModelWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Guard(const Napi::CallbackInfo& info) {
+    return RunGuarded(info, [&] { return (this->*M)(info); });
+  }
+
+  // A job finished: the model is free again, and released if dispose() came meanwhile.
   void Release() {
     busy_ = false;
     if (disposed_) model_.reset();
@@ -137,36 +151,39 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return *model_;
   }
 
-  // Runs `work` off the JS thread; `done` builds the result on the JS thread.
-  Napi::Value Run(const Napi::CallbackInfo& info, std::function<void()> work,
+  // Runs `work` on the model off the JS thread; `done` builds the result on the JS thread. The job
+  // holds the model (shared): if this object goes away first (its environment shutting down), the
+  // model lives until the work is done, and is freed then.
+  Napi::Value Run(const Napi::CallbackInfo& info, const char* name, std::function<void(PaliGemma&)> work,
                   std::function<Napi::Value(Napi::Env)> done) {
     Napi::Env env = info.Env();
     if (busy_) throw Napi::Error::New(env, "the model is busy: calls on one model must not overlap");
-    busy_ = true;
     // The error is carried to the JS thread so that busy_ is cleared on every path.
-    auto error = std::make_shared<std::string>();
+    auto error = std::make_shared<std::exception_ptr>();
     AsyncJob job;
-    job.work = [work = std::move(work), error] {
+    job.work = [model = model_, work = std::move(work), error] {
       try {
-        work();
-      } catch (const std::exception& e) {
-        *error = e.what()[0] ? e.what() : "native error";
+        work(*model);
+      } catch (...) {
+        *error = std::current_exception();
       }
     };
     job.complete = [this, done = std::move(done), error](Napi::Env env, const Kept&) -> Napi::Value {
       Release();
-      if (!error->empty()) throw Napi::Error::New(env, *error);
+      if (*error) std::rethrow_exception(*error);
       return done(env);
     };
-    job.keep_alive = {info.This()};  // the model outlives its running job
-    return RunAsync(env, std::move(job));
+    job.keep_alive = {info.This()};  // this object outlives its running job (unless its environment ends)
+    job.name = name;
+    Napi::Value promise = RunAsync(env, std::move(job));
+    busy_ = true;
+    return promise;
   }
 
   // encodeImages(pixels: Float32Array, B × (3, S, S)) -> Promise<{ visionOut, features }>, B × per image.
   Napi::Value EncodeImages(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    PaliGemma& model = Model(env, true);
-    const SiglipConfig& c = *model.vision_config();
+    const SiglipConfig& c = *Model(env, true).vision_config();
     const size_t image_pixels = size_t(c.channels) * c.image_size * c.image_size;
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "pixels must be a Float32Array");
     const size_t len = info[0].As<Napi::TypedArray>().ElementLength();
@@ -175,17 +192,22 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                            std::to_string(image_pixels) + " values");
     const int n_images = static_cast<int>(len / image_pixels);
     const float* pixels = TypedArrayArg<float>(info, 0, "pixels", len);
-    auto input = std::make_shared<std::vector<float>>(pixels, pixels + len);
-    auto vision_out = std::make_shared<std::vector<float>>(size_t(n_images) * c.n_patches() * c.hidden);
-    auto features = std::make_shared<std::vector<float>>(size_t(n_images) * c.n_patches() * c.projection_dim);
+    auto input = std::make_shared<std::vector<float>>();
+    resize_buffer(*input, len, "the images' pixels");
+    std::memcpy(input->data(), pixels, len * sizeof(float));
+    auto vision_out = std::make_shared<std::vector<float>>(), features = std::make_shared<std::vector<float>>();
+    const size_t rows = size_t(n_images) * c.n_patches(), vision_hidden = c.hidden, text_hidden = c.projection_dim;
     return Run(
-        info, [&model, input, n_images, vision_out, features] {
+        info, "encodeImages",
+        [input, n_images, vision_out, features, rows, vision_hidden, text_hidden](PaliGemma& model) {
+          resize_buffer(*vision_out, rows * vision_hidden, "the vision tower's outputs");
+          resize_buffer(*features, rows * text_hidden, "the image features");
           model.encode_images(input->data(), n_images, vision_out->data(), features->data());
         },
         [vision_out, features](Napi::Env env) {
           auto o = Napi::Object::New(env);
-          o.Set("visionOut", ToJs(env, vision_out->data(), vision_out->size()));
-          o.Set("features", ToJs(env, features->data(), features->size()));
+          o.Set("visionOut", ToJs<Napi::Float32Array>(env, *vision_out));
+          o.Set("features", ToJs<Napi::Float32Array>(env, *features));
           return o;
         });
   }
@@ -198,28 +220,31 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
 
   // The settled value of a prefill call: { done: false } until its last layer has run, then
-  // { done: true, logits, decoderInput?, layerOut?, finalHidden? }.
+  // { done: true, logits, topIds?, topLogits?, decoderInput?, layerOut?, finalHidden? }.
   static Napi::Value PrefillResult(Napi::Env env, bool done, const PrefillOutput& out) {
     auto o = Napi::Object::New(env);
     o.Set("done", Napi::Boolean::New(env, done));
     if (!done) return o;
-    o.Set("logits", ToJs(env, out.logits.data(), out.logits.size()));
+    o.Set("logits", ToJs<Napi::Float32Array>(env, out.logits));
+    if (!out.top_ids.empty()) {
+      o.Set("topIds", ToJs<Napi::Int32Array>(env, out.top_ids));
+      o.Set("topLogits", ToJs<Napi::Float32Array>(env, out.top_logits));
+    }
     if (const GemmaCapture* cap = out.capture.get()) {
-      o.Set("decoderInput", ToJs(env, cap->decoder_input.data(), cap->decoder_input.size()));
-      o.Set("layerOut", ToJs(env, cap->layer_out.data(), cap->layer_out.size()));
-      o.Set("finalHidden", ToJs(env, cap->final_hidden.data(), cap->final_hidden.size()));
+      o.Set("decoderInput", ToJs<Napi::Float32Array>(env, cap->decoder_input));
+      o.Set("layerOut", ToJs<Napi::Float32Array>(env, cap->layer_out));
+      o.Set("finalHidden", ToJs<Napi::Float32Array>(env, cap->final_hidden));
     }
     return o;
   }
 
   // prefill(sequence, imageFeatures: Float32Array | null, ids: Int32Array,
-  //         opts?: { logitsRows?, capture?, layers? }) -> Promise<PrefillResult>
+  //         opts?: { logitsRows?, topK?, capture?, layers?, capacity? }) -> Promise<PrefillResult>
   // Starts `sequence` anew with the image rows then the token rows, and runs `layers` layers
   // (default: all); continuePrefill() runs the rest.
   Napi::Value Prefill(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    PaliGemma& model = Model(env, false);
-    const GemmaConfig& c = *model.text_config();
+    const GemmaConfig& c = *Model(env, false).text_config();
     const size_t H = c.hidden;
     const int seq = SequenceArg(info, 0);
     size_t n_img = 0;
@@ -244,25 +269,37 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (n > static_cast<size_t>(c.context))
       throw Napi::RangeError::New(env, "prompt of " + std::to_string(n) + " positions exceeds the context length " +
                                            std::to_string(c.context));
-    int logits_rows = 1, layers = c.n_layers;
-    bool capture = false;
+    PrefillOptions opts;
+    opts.layers = c.n_layers;
+    opts.capacity = static_cast<int>(n);
     if (info.Length() > 3 && info[3].IsObject()) {
       const Napi::Object o = info[3].As<Napi::Object>();
-      logits_rows = IntOption(o, "logitsRows", 1, 1, c.context);
-      layers = IntOption(o, "layers", c.n_layers, 1, 1 << 30);
-      capture = o.Get("capture").ToBoolean();
+      opts.logits_rows = IntOption(o, "logitsRows", 1, 1, static_cast<int>(n));
+      opts.top_k = IntOption(o, "topK", 0, 1, c.vocab);
+      opts.layers = IntOption(o, "layers", c.n_layers, 1, 1 << 30);
+      opts.capacity = IntOption(o, "capacity", static_cast<int>(n), 1, 1 << 30);
+      opts.capture = o.Get("capture").ToBoolean();
     }
-    if (static_cast<size_t>(logits_rows) > n) throw Napi::RangeError::New(env, "logitsRows exceeds the number of rows");
+    if (opts.capacity > c.context) opts.capacity = c.context;
+    // Bounded before anything is allocated: whole logit rows, and the captured intermediates.
+    const size_t row_bytes = static_cast<size_t>(c.vocab) * sizeof(float);
+    if (opts.logits_rows * row_bytes > kMaxLogitsBytes)
+      throw Napi::RangeError::New(env, "opts.logitsRows of " + std::to_string(opts.logits_rows) + " rows of " +
+                                           std::to_string(c.vocab) + " logits exceeds the limit of " +
+                                           std::to_string(kMaxLogitsBytes / row_bytes) +
+                                           " rows; ask for every row's best logits with opts.topK");
+    if (opts.capture)
+      check_buffer_bytes((static_cast<size_t>(c.n_layers) + 2) * n * H * sizeof(float), "the captured intermediates");
 
     auto features = std::make_shared<std::vector<float>>(feats, feats + n_img * H);
     auto id_copy = std::make_shared<std::vector<int32_t>>(ids, ids + n_ids);
     auto out = std::make_shared<PrefillOutput>();
     auto done = std::make_shared<bool>(false);
     return Run(
-        info,
-        [&model, seq, features, id_copy, n_img, layers, logits_rows, capture, out, done] {
+        info, "prefill",
+        [seq, features, id_copy, n_img, opts, out, done](PaliGemma& model) {
           *done = model.start_prefill(seq, features->data(), static_cast<int>(n_img), id_copy->data(),
-                                      static_cast<int>(id_copy->size()), layers, logits_rows, capture, out.get());
+                                      static_cast<int>(id_copy->size()), opts, out.get());
         },
         [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
   }
@@ -281,7 +318,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto out = std::make_shared<PrefillOutput>();
     auto done = std::make_shared<bool>(false);
     return Run(
-        info, [&model, seq, layers, out, done] { *done = model.continue_prefill(seq, layers, out.get()); },
+        info, "continuePrefill", [seq, layers, out, done](PaliGemma& model) { *done = model.continue_prefill(seq, layers, out.get()); },
         [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
   }
 
@@ -317,10 +354,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       slots->push_back(s);
     }
     auto tokens = std::make_shared<std::vector<int32_t>>(ids, ids + batch);
-    auto logits = std::make_shared<std::vector<float>>(batch * c.vocab);
+    auto logits = std::make_shared<std::vector<float>>();
+    const size_t vocab = c.vocab;
     return Run(
-        info, [&model, slots, tokens, logits] { model.decode(*slots, tokens->data(), logits->data()); },
-        [logits](Napi::Env env) { return ToJs(env, logits->data(), logits->size()); });
+        info, "decode",
+        [slots, tokens, logits, vocab](PaliGemma& model) {
+          resize_buffer(*logits, slots->size() * vocab, "a decode step's logits");
+          model.decode(*slots, tokens->data(), logits->data());
+        },
+        [logits](Napi::Env env) { return ToJs<Napi::Float32Array>(env, *logits); });
   }
 
   // releaseSequences(keep): frees the KV caches (and prefills in progress) of sequences >= keep.
@@ -339,6 +381,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return info.Env().Undefined();
   }
 
+  // kvCacheBytes(sequence?) -> bytes of that sequence's KV cache (0 when it holds none), or of all
+  // sequences; callable while a call runs.
+  Napi::Value KvCacheBytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t bytes = 0;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      const int seq = SequenceArg(info, 0);
+      if (model_) bytes = model_->kv_cache_bytes(seq);
+    } else if (model_) {
+      for (int i = 0; i < kMaxBatch; i++) bytes += model_->kv_cache_bytes(i);
+    }
+    return Napi::Number::New(env, static_cast<double>(bytes));
+  }
+
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     disposed_ = true;
     if (!busy_) model_.reset();
@@ -349,7 +405,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_ ? model_->threads() : 0); }
 
   const KernelTable* kernels_ = nullptr;
-  std::unique_ptr<PaliGemma> model_;
+  std::shared_ptr<PaliGemma> model_;  // shared with the running job, which keeps it alive
   bool busy_ = false;
   bool disposed_ = false;
 };

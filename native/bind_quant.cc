@@ -77,6 +77,7 @@ Napi::Value QuantizeRowsAsyncJs(const Napi::CallbackInfo& info) {
     return o;
   };
   job.keep_alive = {info[1], info[5]};
+  job.name = "quantizeRowsAsync";
   return RunAsync(env, std::move(job));
 }
 
@@ -97,12 +98,12 @@ Napi::Value DequantizeRowsJs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterQuant(Napi::Env env, Napi::Object exports) {
-  exports.Set("quantizeRowsAsync", Napi::Function::New(env, QuantizeRowsAsyncJs));
+  exports.Set("quantizeRowsAsync", Napi::Function::New(env, Guarded<QuantizeRowsAsyncJs>, "quantizeRowsAsync"));
 }
 
 // The test addon's: the package itself never widens quantized rows in JS.
 void RegisterQuantTests(Napi::Env env, Napi::Object exports) {
-  exports.Set("dequantizeRows", Napi::Function::New(env, DequantizeRowsJs));
+  exports.Set("dequantizeRows", Napi::Function::New(env, Guarded<DequantizeRowsJs>, "dequantizeRows"));
 }
 
 }  // namespace pg

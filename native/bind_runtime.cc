@@ -69,10 +69,10 @@ Napi::Value SetSimdVariantJs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
-  exports.Set("simdVariant", Napi::Function::New(env, SimdVariantJs));
-  exports.Set("simdVariants", Napi::Function::New(env, SimdVariantsJs));
-  exports.Set("setSimdVariant", Napi::Function::New(env, SetSimdVariantJs));
+  exports.Set("cpuFeatures", Napi::Function::New(env, Guarded<CpuFeaturesJs>, "cpuFeatures"));
+  exports.Set("simdVariant", Napi::Function::New(env, Guarded<SimdVariantJs>, "simdVariant"));
+  exports.Set("simdVariants", Napi::Function::New(env, Guarded<SimdVariantsJs>, "simdVariants"));
+  exports.Set("setSimdVariant", Napi::Function::New(env, Guarded<SetSimdVariantJs>, "setSimdVariant"));
 }
 
 }  // namespace pg

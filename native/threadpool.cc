@@ -13,6 +13,8 @@
 // run() from inside a task (nested parallelism) executes inline on the calling thread.
 #include "threadpool.h"
 
+#include "fault_guard.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -105,6 +107,7 @@ struct ThreadPool::Impl {
   std::atomic<uint64_t> cursor{0};
   std::atomic<int> tasks_done{0};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> faulted{false};  // a task stopped on a fault in a mapped file (fault_guard.h)
 
   std::mutex mu;  // guards the sleeps below (the state itself is atomic)
   std::condition_variable wake;      // workers: a new generation was published
@@ -112,13 +115,19 @@ struct ThreadPool::Impl {
   std::atomic<int> sleeping_workers{0};
   std::atomic<bool> caller_sleeping{false};
 
+  // Runs one task under the fault guard; after a fault, skips it.
+  void run_task(void (*task_fn)(void*, int, int), void* task_ctx, int task, int thread) {
+    if (faulted.load(std::memory_order_relaxed)) return;
+    if (!run_guarded(task_fn, task_ctx, task, thread)) faulted.store(true);
+  }
+
   // Claims and runs tasks of generation `gen` until none is left.
   void take_tasks(unsigned gen, int thread) {
     uint64_t c = cursor.load(std::memory_order_acquire);
     for (;;) {
       if (generation_of(c) != gen || next_of(c) >= count_of(c)) return;
       if (!cursor.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      fn(ctx, next_of(c), thread);
+      run_task(fn, ctx, next_of(c), thread);
       if (tasks_done.fetch_add(1) + 1 == count_of(c) && caller_sleeping.load()) {
         std::lock_guard<std::mutex> lock(mu);  // the caller is between its check and its wait, or waiting
         finished.notify_one();
@@ -158,6 +167,16 @@ struct ThreadPool::Impl {
     }
   }
 
+  // Stops and joins the workers.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(run_mu);
+      stopping.store(true);
+      publish(0);
+    }
+    for (auto& w : workers) w.join();
+  }
+
   void wait_for_tasks(int n_tasks) {
     auto done = [&] { return tasks_done.load() == n_tasks; };  // seq_cst: pairs with the last worker's check
     if (spin_until(done)) return;
@@ -170,16 +189,19 @@ struct ThreadPool::Impl {
 
 ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
   impl_->threads = threads > 0 ? threads : physical_cores();
-  for (int i = 1; i < impl_->threads; i++) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
+  try {
+    impl_->workers.reserve(static_cast<size_t>(impl_->threads - 1));
+    for (int i = 1; i < impl_->threads; i++) impl_->workers.emplace_back([p = impl_, i] { p->worker_loop(i); });
+  } catch (const std::exception& e) {  // std::system_error (EAGAIN): a thread or address-space limit
+    const int requested = impl_->threads, started = static_cast<int>(impl_->workers.size()) + 1;
+    impl_->stop();
+    delete impl_;
+    throw ThreadStartError(requested, started, e.what());
+  }
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(impl_->run_mu);
-    impl_->stopping.store(true);
-    impl_->publish(0);
-  }
-  for (auto& w : impl_->workers) w.join();
+  impl_->stop();
   delete impl_;
 }
 
@@ -189,7 +211,7 @@ void ThreadPool::run(int n_tasks, void (*fn)(void* ctx, int task, int thread), v
   if (n_tasks <= 0) return;
   Impl& p = *impl_;
   if (n_tasks == 1 || p.workers.empty() || t_in_task) {  // nothing to share, or nested: run inline
-    for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+    for (int t = 0; t < n_tasks; t++) p.run_task(fn, ctx, t, 0);
     return;
   }
   if (n_tasks > kMaxTasksPerJob) {
@@ -210,6 +232,8 @@ void ThreadPool::run(int n_tasks, void (*fn)(void* ctx, int task, int thread), v
   t_in_task = false;
   p.wait_for_tasks(n_tasks);
 }
+
+bool ThreadPool::take_fault() { return impl_->faulted.exchange(false); }
 
 int physical_cores() {
   int count = 0;

@@ -91,7 +91,7 @@ if [ $# -gt 0 ]; then
   FILES="$*"
 else
   FILES=$(ls test/kernels-*.test.ts test/simd.test.ts test/image.test.ts test/golden.test.ts test/model.test.ts \
-    test/native-model.test.ts test/tasks-segmentation.test.ts test/reliability*.test.ts 2>/dev/null)
+    test/native-model.test.ts test/tasks-segmentation.test.ts test/reliability*.test.ts test/fuzz-native.test.ts 2>/dev/null)
 fi
 
 # handle_segv=0: V8 handles SIGSEGV itself (WebAssembly bounds traps); ASan's handler would take over.

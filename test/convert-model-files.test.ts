@@ -40,6 +40,7 @@ function textInput(s: TextShape, edit?: (meta: Map<string, GGUFValue>, tensors: 
     ['gemma.attention.value_length', u32(s.headDim)],
     ['gemma.attention.layer_norm_rms_epsilon', f32(1e-6)],
     ['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: Array.from({ length: s.tokens ?? s.vocab }, (_, i) => `t${i}`) }],
+    ['tokenizer.ggml.bos_token_id', u32(2)],
   ]);
   const h = s.hidden;
   const tensors: GGUFTensorInput[] = [{ name: 'token_embd.weight', type: 'F16', dims: [h, s.vocab] }];

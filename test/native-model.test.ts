@@ -40,7 +40,7 @@ describe('the addons', () => {
     expect(Object.keys(test).sort()).toEqual([
       'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
       'poolSize', 'rmsNorm', 'ropeNeox', 'scale', 'setSimdVariant', 'simdVariant', 'simdVariants', 'testPoolChurnAsync',
-      'testSleepAsync', 'timeMatmul',
+      'testSleepAsync', 'testTruncatedMapAsync', 'timeMatmul',
     ]);
     expect(test.simdVariant()).toBe(native.simdVariant());
   });

@@ -24,13 +24,15 @@ let fileSize: number;
 
 /**
  * A text model with Gemma-2B's widths (hidden 2048, FFN 16384, vocab 257216, F16) but one block:
- * 1.27 GB of tensor data, all holes. A 260-piece vocabulary is enough for the tokenizer.
+ * 1.27 GB of tensor data, all holes. Byte pieces are enough for the tokenizer (the rest are unused pieces).
  */
 async function writeSparseModel(file: string): Promise<void> {
   const hidden = 2048, ffn = 16384, vocab = 257216, heads = 8, headDim = 256;
   const u32 = (value: number): GGUFValue => ({ type: 'u32', value });
-  const tokens = ['<pad>', '<eos>', '<bos>', '<unk>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)];
-  const types = Int32Array.from(tokens, (_, i) => (i < 3 ? 3 : i === 3 ? 2 : 6));
+  // Byte pieces are enough for the tokenizer; unused pieces fill the vocabulary up to token_embd's rows.
+  const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const tokens = ['<pad>', '<eos>', '<bos>', '<unk>', ...bytes, ...Array.from({ length: vocab - 260 }, (_, i) => `<unused${i}>`)];
+  const types = Int32Array.from(tokens, (_, i) => (i < 3 ? 3 : i === 3 ? 2 : i < 260 ? 6 : 5));
   const metadata = new Map<string, GGUFValue>([
     ['general.architecture', { type: 'string', value: 'gemma' }],
     ['gemma.context_length', u32(64)],

@@ -2,8 +2,10 @@
  * How the CLI reports a failure: the error's message (the library's typed errors already say what is
  * wrong), then a hint on what to do for the known error types. Stack traces only with
  * PALIGEMMA_DEBUG=1. Errors are matched by their `name` so that this module imports nothing heavy
- * (in particular not the native addon, which SimdError lives next to).
+ * (in particular not the native addon, which SimdError lives next to). "This looks like a bug" is
+ * kept for errors nobody explained: not the package's typed errors, nor the OS's refusals.
  */
+import { isPaliGemmaError } from '../errors.js';
 import { UsageError } from './args.js';
 
 /** Exit codes a shell user can act on (re-exported by main.ts). */
@@ -28,6 +30,8 @@ const HINTS: Record<string, Hint> = {
   ModelFilesError: (code, command) =>
     code === 'NO_PROJECTOR' ? 'pass the mmproj GGUF with --projector FILE'
     : code === 'BAD_OPTIONS' ? 'give either --model FILE (with --projector FILE) or --ollama NAME'
+    : code === 'MODEL_FILE_CHANGED' ? 'a model file was rewritten or cut short while in use; run the command again once it is complete'
+    : code === 'LOCK_FAILED' ? 'raise the locked-memory limit (`ulimit -l`), or load without locking the weights'
     : `--model takes the text GGUF and --projector the mmproj GGUF of the same model${command === 'info' ? '' : `; ${FILE_HINT}`}`,
   GGUFError: (code, command) =>
     code === 'IO' || code === 'NOT_A_FILE' ? 'check the path and that the file is readable'
@@ -50,6 +54,8 @@ const HINTS: Record<string, Hint> = {
   PaliGemmaError: (code) =>
     code === 'CONTEXT_OVERFLOW' ? 'lower --max-tokens or shorten the prompt'
     : code === 'NO_VISION' ? 'pass the mmproj GGUF with --projector FILE'
+    : code === 'OUT_OF_MEMORY' ? 'free some memory, or ask for less at once (fewer images or tokens per call)'
+    : code === 'THREAD_LIMIT' ? 'lower --threads, or raise the limit on threads (`ulimit -u`, a container\'s pids limit)'
     : undefined,
   SimdError: () => '`paligemma features` lists the kernel sets this CPU can run',
   NativeAddonError: () => undefined, // its message already says how to fix it
@@ -65,6 +71,12 @@ const HINTS: Record<string, Hint> = {
   SafetensorsError: () => 'a .safetensors file is damaged or incomplete; download the checkpoint again',
   TokenizerError: () => 'the vocabulary in the text GGUF is damaged; convert or download the model again',
 };
+
+/** Whether `err` is the OS refusing something (Node's system errors: ENOENT, EACCES, ENOSPC…), not a bug. */
+function isSystemError(err: Error): boolean {
+  const { code, syscall } = err as { code?: unknown; syscall?: unknown };
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && typeof syscall === 'string';
+}
 
 /** Whether `err` is the rejection of an aborted call (Ctrl-C). */
 function isAbort(err: unknown): boolean {
@@ -88,9 +100,10 @@ export function reportError(command: string, err: unknown, usage?: string): numb
     return EXIT.INTERRUPTED;
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  const known = e instanceof CliError || Object.hasOwn(HINTS, e.name);
+  const hinted = Object.hasOwn(HINTS, e.name);
+  const known = e instanceof CliError || hinted || isPaliGemmaError(e) || isSystemError(e);
   console.error(`${prefix}: ${e.message}`);
-  const hint = e instanceof CliError ? e.hint : known ? HINTS[e.name]!((e as { code?: string }).code, command.split(' ')[0]!) : undefined;
+  const hint = e instanceof CliError ? e.hint : hinted ? HINTS[e.name]!((e as { code?: string }).code, command.split(' ')[0]!) : undefined;
   if (hint) console.error(`hint: ${hint}`);
   if (process.env.PALIGEMMA_DEBUG === '1') console.error(e.stack ?? '');
   else if (!known) console.error('hint: this looks like a bug; run again with PALIGEMMA_DEBUG=1 for details and report it');

@@ -4,7 +4,6 @@
  * is checked against the tensor shapes, and the pair against each other, so a wrong or mismatched file
  * fails here with a clear error instead of deep inside the native code.
  */
-import { PaliGemmaError } from '../errors.js';
 import { readGGUF } from '../gguf/reader.js';
 import { GGUFError } from '../gguf/errors.js';
 import {
@@ -17,34 +16,9 @@ import type { OllamaModelFiles } from '../ollama/store.js';
 import { GEMMA, gemmaDims, type GemmaBlockFields, type GemmaGlobalFields } from './arch/gemma.js';
 import { SIGLIP, type SiglipBlockFields, type SiglipDim, type SiglipGlobalFields } from './arch/siglip.js';
 import { blockPrefix, collectFields, explainDims, ggmlDims, KERNEL_WEIGHT_TYPES, type TensorRow, type TensorTable } from './arch/table.js';
+import { ModelFilesError } from './errors.js';
 
-/** Why a model file (or the pair) was rejected. */
-export type ModelFilesErrorCode =
-  | 'BAD_OPTIONS'
-  | 'WRONG_ARCHITECTURE'
-  | 'BAD_METADATA'
-  | 'MISSING_TENSOR'
-  | 'BAD_SHAPE'
-  /** A tensor has a type its role does not allow (a norm not F32), or (native) one the kernels cannot run, or it lies outside its file. */
-  | 'BAD_TENSOR'
-  | 'MISMATCH'
-  | 'NO_PROJECTOR'
-  /** The file cannot be opened or memory-mapped. */
-  | 'MAP_FAILED'
-  /** `lockMemory`: the OS refused to lock the weights in RAM (usually RLIMIT_MEMLOCK). */
-  | 'LOCK_FAILED';
-
-/** A typed error naming the file and what is wrong with it. */
-export class ModelFilesError extends PaliGemmaError<ModelFilesErrorCode> {
-  override name = 'ModelFilesError';
-  constructor(
-    code: ModelFilesErrorCode,
-    message: string,
-    readonly path?: string,
-  ) {
-    super(code, path ? `${path}: ${message}` : message);
-  }
-}
+export { ModelFilesError, type ModelFilesErrorCode } from './errors.js';
 
 /** One Gemma block's tensors (the fields of lib/model/arch/gemma.ts). */
 export type TextBlockTensors = GemmaBlockFields<GGUFTensorInfo>;
@@ -60,6 +34,10 @@ export interface TextModelFile {
   keyLength: number;
   valueLength: number;
   feedForwardLength: number;
+  /**
+   * Positions a sequence may hold: `gemma.context_length`, at most {@link MAX_CONTEXT_LENGTH} (a file
+   * may declare any number; memory is taken by what a call needs, not by this).
+   */
   contextLength: number;
   rmsNormEps: number;
   ropeTheta: number;
@@ -111,6 +89,9 @@ export interface ProjectorFile {
 }
 
 const dimsText = (d: readonly number[]) => `[${d.join(', ')}]`;
+
+/** The most positions a sequence can have (native/model/load.cc's bound): a larger declared context length is used as this. */
+export const MAX_CONTEXT_LENGTH = 2 ** 30;
 
 /** Wraps metadata access so GGUFError MISSING_KEY / WRONG_TYPE become BAD_METADATA with the same text. */
 function meta<T>(read: () => T, file: string): T {
@@ -186,12 +167,17 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
   const keyLength = optInt('attention.key_length', hiddenSize / headCount);
   const valueLength = optInt('attention.value_length', keyLength);
   const feedForwardLength = int('feed_forward_length');
-  const contextLength = int('context_length');
+  const contextLength = Math.min(int('context_length'), MAX_CONTEXT_LENGTH);
   const rmsNormEps = meta(() => getNumber(gguf, 'gemma.attention.layer_norm_rms_epsilon'), file);
   const ropeTheta = meta(() => getOptionalNumber(gguf, 'gemma.rope.freq_base'), file) ?? 10000;
   if (!(rmsNormEps > 0) || !(ropeTheta > 0)) throw new ModelFilesError('BAD_METADATA', 'rms epsilon and rope base must be positive', file);
   if (headCount % headCountKv !== 0) {
     throw new ModelFilesError('BAD_METADATA', `head_count ${headCount} is not a multiple of head_count_kv ${headCountKv}`, file);
+  }
+  // RoPE rotates pairs of a head's dimensions, and the kernels give keys and values one head size.
+  if (keyLength % 2 !== 0) throw new ModelFilesError('BAD_METADATA', `gemma.attention.key_length is ${keyLength}; it must be even (RoPE rotates pairs)`, file);
+  if (valueLength !== keyLength) {
+    throw new ModelFilesError('BAD_METADATA', `gemma.attention.value_length ${valueLength} differs from key_length ${keyLength}, which this package does not support`, file);
   }
 
   const t = new Tensors(gguf);
@@ -201,9 +187,7 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
   }
   const vocabSize = tokenEmbd.dims[1]!;
   const tokens = meta(() => getOptionalArray(gguf, 'tokenizer.ggml.tokens', 'string'), file);
-  if (tokens && tokens.length > vocabSize) {
-    throw new ModelFilesError('BAD_SHAPE', `the tokenizer has ${tokens.length} tokens but token_embd.weight only ${vocabSize} rows`, file);
-  }
+  if (tokens) checkVocabulary(gguf, tokens, vocabSize);
   const sizes = gemmaDims({
     hidden: hiddenSize, ffn: feedForwardLength, vocab: vocabSize, heads: headCount, kvHeads: headCountKv, keyLength, valueLength,
   });
@@ -220,6 +204,32 @@ export function describeTextModel(gguf: GGUFFile): TextModelFile {
     contextLength, rmsNormEps, ropeTheta, vocabSize,
     tensors: { ...globals, output, blocks },
   };
+}
+
+/**
+ * The tokenizer must fit the model: one piece per embedding row (more pieces would have no row; fewer
+ * would let the model emit ids no piece decodes, as llama.cpp also refuses), and a `<bos>` to start
+ * every prompt with (`tokenizer.ggml.bos_token_id`, else the `<bos>` piece).
+ */
+function checkVocabulary(gguf: GGUFFile, tokens: readonly string[], vocabSize: number): void {
+  const file = gguf.path;
+  if (tokens.length > vocabSize) {
+    throw new ModelFilesError('BAD_SHAPE', `the tokenizer has ${tokens.length} tokens but token_embd.weight only ${vocabSize} rows`, file);
+  }
+  if (tokens.length < vocabSize) {
+    throw new ModelFilesError(
+      'BAD_SHAPE',
+      `the tokenizer has ${tokens.length} tokens but token_embd.weight has ${vocabSize} rows: the model could emit ids ${tokens.length}..${vocabSize - 1}, which no token decodes`,
+      file,
+    );
+  }
+  // The tokenizer takes -1 for "none" (and refuses ids past the vocabulary itself); a prompt needs one.
+  const key = 'tokenizer.ggml.bos_token_id';
+  const declared = meta(() => getOptionalInteger(gguf, key), file);
+  if ((declared ?? tokens.indexOf('<bos>')) < 0) {
+    const found = declared === undefined ? `there is no ${key} and no <bos> token` : `${key} is ${declared}`;
+    throw new ModelFilesError('BAD_METADATA', `${found}: every PaliGemma prompt starts with <bos>, so it must be a token id in 0..${tokens.length - 1}`, file);
+  }
 }
 
 /**

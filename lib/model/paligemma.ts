@@ -33,7 +33,7 @@ import type {
   TaskOptions,
 } from './types.js';
 
-import { checkSampling, topK } from './sampling.js';
+import { checkSampling } from './sampling.js';
 import {
   SegmentationDecoder,
   answerPrompt,
@@ -424,12 +424,16 @@ export class PaliGemma {
       const n = nImage + ids.length;
       if (n > this.contextLength) throw this.#overflow(n, 0); // before any heavy work
       const pixels = withImage ? (await this.#pixels(input.pixelValues ? { pixelValues: input.pixelValues } : input.image!)).pixelValues : undefined;
+      // Every row's top-k is selected natively, a bounded chunk of logit rows at a time; only the last row comes whole.
+      const kept = Math.min(k, this.#files.text.vocabSize);
       const [done] = this.#scheduler.submit([
-        { image: pixels && { pixels, cache: false }, ids, logitsRows: n, capture: true, next: () => undefined },
+        { image: pixels && { pixels, cache: false }, ids, topK: kept, capture: true, next: () => undefined },
       ]);
       const { prefill: out, vision } = await done!;
-      const vocab = this.#files.text.vocabSize;
-      const topk = Array.from({ length: n }, (_, i) => topK(out.logits.subarray(i * vocab, (i + 1) * vocab), k));
+      const topk = Array.from({ length: n }, (_, i) => ({
+        ids: out.topIds!.slice(i * kept, (i + 1) * kept),
+        logits: out.topLogits!.slice(i * kept, (i + 1) * kept),
+      }));
       const inputIds = new Int32Array(n);
       inputIds.fill(this.#imageTokenId ?? -1, 0, nImage);
       inputIds.set(ids, nImage);
@@ -440,7 +444,7 @@ export class PaliGemma {
         decoderInput: out.decoderInput!,
         layerOutputs: out.layerOut!,
         finalHidden: out.finalHidden!,
-        lastLogits: out.logits.slice((n - 1) * vocab),
+        lastLogits: out.logits,
         topk,
       };
     });

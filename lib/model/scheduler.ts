@@ -41,8 +41,9 @@ export interface SequenceJob {
   image?: { pixels: Float32Array; cache: boolean };
   /** The token rows after the image rows. */
   ids: Int32Array;
-  /** Logits of the prompt's last rows to return (default 1), and every intermediate (evaluate). */
+  /** Logits of the prompt's last rows to return (default 1); every row's `topK` best logits; every intermediate (evaluate). */
   logitsRows?: number;
+  topK?: number;
   capture?: boolean;
   /**
    * Called with the logits after the prefill (its logits rows) and after each decode step (one
@@ -398,6 +399,7 @@ export class Scheduler {
           : this.#native.prefill(s.slot, s.features ?? null, s.job.ids, {
               layers,
               logitsRows: s.job.logitsRows,
+              topK: s.job.topK,
               capture: s.job.capture,
             }),
       );

@@ -39,23 +39,36 @@ struct GemmaWeights {
   Weight output_norm;  // (hidden) F32
 };
 
-// One sequence's KV cache: (n_layers, context, n_kv_heads*head_dim) for keys and for values.
-// calloc'd, so pages are only touched as positions fill (first touch is slow on some machines).
-// The constructor is the one place that sizes and allocates it.
+// One sequence's KV cache: keys and values, each (n_layers, capacity, n_kv_heads*head_dim), for as
+// many positions as the sequence needs, not the context length (a file may declare any): a prefill
+// sizes it for its prompt and the tokens it expects to generate, and a pass that appends beyond
+// that grows it. The one place that sizes and allocates a sequence's cache.
 class GemmaSequence {
  public:
   explicit GemmaSequence(const GemmaConfig& c);
 
   int length = 0;       // positions filled (a pass's rows count once its last layer has run)
   int prefix_len = 0;   // positions every later position may attend to bidirectionally
-  float* keys(int layer) const { return k_.get() + static_cast<size_t>(layer) * layer_stride_; }
-  float* values(int layer) const { return v_.get() + static_cast<size_t>(layer) * layer_stride_; }
+  float* keys(int layer) const { return k_.get() + static_cast<size_t>(layer) * layer_stride(); }
+  float* values(int layer) const { return v_.get() + static_cast<size_t>(layer) * layer_stride(); }
+
+  // Room for `positions` positions (at most the context length). Growing takes at least twice the
+  // capacity, so the positions copied over a sequence's life stay fewer than its final capacity.
+  // Throws OUT_OF_MEMORY (errors.h) naming the cache.
+  void reserve(int positions);
+  int capacity() const { return capacity_; }
+  // The memory the cache holds.
+  size_t bytes() const { return 2 * static_cast<size_t>(n_layers_) * layer_stride() * sizeof(float); }
 
  private:
   struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
   };
-  size_t layer_stride_;
+  size_t layer_stride() const { return static_cast<size_t>(capacity_) * kv_dim_; }
+
+  int n_layers_, context_;
+  size_t kv_dim_;
+  int capacity_ = 0;
   std::unique_ptr<float[], FreeDeleter> k_, v_;
 };
 
@@ -64,6 +77,19 @@ struct SequenceSpan {
   GemmaSequence* seq;
   int first_row;
   int n_rows;
+};
+
+// Which logits finish() computes. Logit rows are vocab floats each (1 MiB for PaliGemma), so a
+// pass over a long prompt never holds them all: they are computed a bounded chunk of rows at a time.
+struct LogitsRequest {
+  // (spans, vocab): each span's last row; or, for a single span, its last `last_rows` rows.
+  float* last = nullptr;
+  int last_rows = 1;
+  // A single span, top_k > 0: the top_k logits of each of its rows, best first (ties: lower id
+  // first), into top_ids and top_values, (n, top_k) each.
+  int top_k = 0;
+  int32_t* top_ids = nullptr;
+  float* top_values = nullptr;
 };
 
 // Optional copies of intermediate activations, for tests and tooling.
@@ -90,17 +116,18 @@ class GemmaModel {
   void run_layers(const KernelTable* k, ThreadPool* pool, float* x, int n, const std::vector<SequenceSpan>& spans,
                   int first, int end, GemmaCapture* capture);
 
-  // After the last layer: the spans' sequences take their rows, and `logits` gets the logits of each
-  // span's last row ((spans, vocab)), or of the last `logits_rows` rows of a single span when
-  // logits_rows > 1. Fills capture->final_hidden.
+  // After the last layer: the spans' sequences take their rows, and `logits` gets what `want` asks
+  // for. Fills capture->final_hidden.
   void finish(const KernelTable* k, ThreadPool* pool, const float* x, int n, const std::vector<SequenceSpan>& spans,
-              float* logits, int logits_rows, GemmaCapture* capture);
+              const LogitsRequest& want, GemmaCapture* capture);
 
   // Token embedding rows (n, hidden), not yet scaled by sqrt(hidden).
-  void embed(const KernelTable* k, const int32_t* ids, int n, float* out) const;
+  void embed(const KernelTable* k, ThreadPool* pool, const int32_t* ids, int n, float* out) const;
 
  private:
   void ensure_rows(int n);
+  // The single span's logits rows [first, n) from the normed rows xb, a chunk at a time.
+  void row_logits(const KernelTable* k, ThreadPool* pool, const float* xb, int first, int n, const LogitsRequest& want);
 
   GemmaConfig config_;
   GemmaWeights w_;

@@ -85,7 +85,9 @@ class TensorSource {
     const size_t bytes = static_cast<size_t>(got[1] * got[2] * got[3]) * row_bytes(*wt, static_cast<size_t>(got[0]));
     if (!(t.offset >= 0) || t.offset + static_cast<double>(bytes) > static_cast<double>(file_.size()))
       fail("BAD_TENSOR", name, "lies outside the file");
-    if (static_cast<size_t>(t.offset) % wt->align != 0) fail("BAD_TENSOR", name, "is misaligned");
+    if (static_cast<size_t>(t.offset) % wt->align != 0)
+      fail("BAD_TENSOR", name, "is misaligned: it starts at byte " + std::to_string(static_cast<size_t>(t.offset)) +
+                                   ", and " + wt->name + " data must start at a multiple of " + std::to_string(wt->align));
 
     Weight w;
     w.type = wt->id;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../errors.h"
 #include "paligemma.h"
 
 namespace pg {
@@ -40,15 +41,12 @@ struct ModelSpec {
 // Why a model could not be built: `code` is one of ModelFilesError's codes (lib/model/files.ts) —
 // MAP_FAILED, LOCK_FAILED, MISSING_TENSOR, BAD_TENSOR, BAD_SHAPE, BAD_METADATA — and `path` the file
 // at fault. what() is the message without the path.
-class LoadError : public std::runtime_error {
+class LoadError : public CodedError {
  public:
-  LoadError(const char* code, std::string path, const std::string& message)
-      : std::runtime_error(message), code(code), path(std::move(path)) {}
-  const char* code;
-  std::string path;
+  LoadError(const char* code, std::string path, const std::string& message) : CodedError(code, std::move(path), message) {}
 };
 
-// Maps the files and binds their tensors; throws LoadError (or std::bad_alloc).
+// Maps the files and binds their tensors; throws LoadError, OUT_OF_MEMORY (errors.h) or ThreadStartError.
 std::unique_ptr<PaliGemma> load_paligemma(const ModelSpec& spec);
 
 }  // namespace pg

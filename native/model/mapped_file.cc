@@ -2,6 +2,31 @@
 
 #include <stdexcept>
 
+#include "../errors.h"
+#include "../fault_guard.h"
+
+namespace pg {
+namespace {
+
+// The error of a file found changed; `what` says how, `when` since when.
+CodedError ChangedError(const std::string& path, const std::string& what, const char* when = "since the model was loaded") {
+  return CodedError("MODEL_FILE_CHANGED", path,
+                    "the file " + what + " " + when + "; load the model again (a model file must not be rewritten or "
+                    "truncated while it is in use: write a new file and rename it over the old one instead)");
+}
+
+}  // namespace
+
+void MappedFile::check(bool during_call) const {
+  const char* when = during_call ? "during the call" : "since the model was loaded";
+  const Stamp now = stamp();
+  if (now.size != mapped_.size)
+    throw ChangedError(path_, "changed size from " + std::to_string(mapped_.size) + " to " + std::to_string(now.size) + " bytes", when);
+  if (now.mtime_sec != mapped_.mtime_sec || now.mtime_nsec != mapped_.mtime_nsec) throw ChangedError(path_, "was modified", when);
+}
+
+}  // namespace pg
+
 #if defined(_WIN32)
 #include "../win.h"
 
@@ -63,16 +88,34 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   HANDLE mapping = CreateFileMappingW(file, nullptr, PAGE_READONLY, 0, 0, nullptr);
   const DWORD e = GetLastError();
-  CloseHandle(file);  // the mapping keeps the file open
-  if (!mapping) throw os_error(path, "cannot map", e);
+  if (!mapping) {
+    CloseHandle(file);
+    throw os_error(path, "cannot map", e);
+  }
   void* view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
   const DWORD view_error = GetLastError();
   CloseHandle(mapping);  // the view keeps the mapping alive
-  if (!view) throw os_error(path, "cannot map", view_error);
+  if (!view) {
+    CloseHandle(file);
+    throw os_error(path, "cannot map", view_error);
+  }
   data_ = static_cast<const uint8_t*>(view);
+  file_ = file;  // kept open for check()
+  mapped_ = stamp();
+}
+
+MappedFile::Stamp MappedFile::stamp() const {
+  BY_HANDLE_FILE_INFORMATION info;
+  if (!GetFileInformationByHandle(static_cast<HANDLE>(file_), &info))
+    throw ChangedError(path_, "can no longer be read (" + error_text(GetLastError()) + ")");
+  Stamp s;
+  s.size = (static_cast<uint64_t>(info.nFileSizeHigh) << 32) | info.nFileSizeLow;
+  s.mtime_sec = (static_cast<int64_t>(info.ftLastWriteTime.dwHighDateTime) << 32) | info.ftLastWriteTime.dwLowDateTime;
+  return s;
 }
 
 MappedFile::~MappedFile() {
+  if (file_) CloseHandle(static_cast<HANDLE>(file_));
   if (!data_) return;
   UnmapViewOfFile(data_);  // unlocks the pages too
   if (locked_) {
@@ -129,9 +172,15 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
   const int e = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (p == MAP_FAILED) throw std::runtime_error(path + ": cannot mmap: " + std::strerror(e));
+  if (p == MAP_FAILED) {
+    ::close(fd);
+    throw std::runtime_error(path + ": cannot mmap: " + std::strerror(e) +
+                             (e == ENODEV ? " (its file system cannot memory-map files: copy it to a local disk)" : ""));
+  }
   data_ = static_cast<const uint8_t*>(p);
+  fd_ = fd;  // kept open for check()
+  mapped_ = stamp();
+  register_mapped_range(data_, size_);
 #if defined(MADV_HUGEPAGE)
   // A hint: where the kernel and file system cache files in large folios (Linux 6.x on ext4, xfs…),
   // page faults then read 2 MiB at a time and map each with one TLB entry (observed: ~99% of a
@@ -140,8 +189,27 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 #endif
 }
 
+MappedFile::Stamp MappedFile::stamp() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw ChangedError(path_, std::string("can no longer be read (") + std::strerror(errno) + ")");
+  Stamp s;
+  s.size = static_cast<uint64_t>(st.st_size);
+#if defined(__APPLE__)
+  s.mtime_sec = st.st_mtimespec.tv_sec;
+  s.mtime_nsec = st.st_mtimespec.tv_nsec;
+#else
+  s.mtime_sec = st.st_mtim.tv_sec;
+  s.mtime_nsec = st.st_mtim.tv_nsec;
+#endif
+  return s;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) {
+    unregister_mapped_range(data_);
+    ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MappedFile::lock() {

@@ -13,14 +13,18 @@
 namespace pg {
 
 // Runs fn(begin, end) over [0, count) in ranges of at least `grain` items, about 4 per pool thread
-// (shared out dynamically, so a thread slowed by another process does not hold up the rest).
+// (shared out dynamically, so a thread slowed by another process does not hold up the rest). Even a
+// single range runs as a pool task (inline, on the calling thread): the model's mapped weights are
+// read only inside pool tasks, which the pool guards against a file truncated under the map.
 template <class Fn>
 void for_ranges(ThreadPool* pool, size_t count, size_t grain, const Fn& fn) {
+  if (count == 0) return;
   const size_t threads = pool ? static_cast<size_t>(pool->size()) : 1;
   size_t parts = count / (grain ? grain : 1);
   if (parts > 4 * threads) parts = 4 * threads;
-  if (!pool || parts <= 1) {
-    if (count > 0) fn(size_t{0}, count);
+  if (parts < 1) parts = 1;  // one range still goes through the pool: its tasks run under the fault guard
+  if (!pool) {
+    fn(size_t{0}, count);
     return;
   }
   struct Ctx {

@@ -1,6 +1,8 @@
 #include "siglip.h"
 #include "parallel.h"
 
+#include "../errors.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -11,13 +13,14 @@ SiglipModel::SiglipModel(const SiglipConfig& config, const SiglipWeights& weight
 void SiglipModel::ensure_rows(size_t rows) {
   if (rows <= rows_) return;
   const size_t H = config_.hidden;
-  x_.resize(rows * H);
-  xb_.resize(rows * H);
-  q_.resize(rows * H);
-  k_.resize(rows * H);
-  v_.resize(rows * H);
-  att_.resize(rows * H);
-  mlp_.resize(rows * config_.ffn);
+  const char* what = "the vision tower's activations";
+  resize_buffer(x_, rows * H, what);
+  resize_buffer(xb_, rows * H, what);
+  resize_buffer(q_, rows * H, what);
+  resize_buffer(k_, rows * H, what);
+  resize_buffer(v_, rows * H, what);
+  resize_buffer(att_, rows * H, what);
+  resize_buffer(mlp_, rows * config_.ffn, what);
   rows_ = rows;
 }
 

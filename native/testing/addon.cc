@@ -3,6 +3,8 @@
 //
 //   testSleepAsync(ms, failWith?)        -> Promise<{ start, end }> (ms, steady clock)
 //   testPoolChurnAsync(count, threads)   -> Promise<void>
+//   testTruncatedMapAsync(path, threads) -> Promise<{ faulted, tasksAfter, code, message }>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -10,7 +12,13 @@
 #include <thread>
 
 #include "../bind.h"
+#include "../errors.h"
+#include "../model/mapped_file.h"
 #include "testing.h"
+
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
 
 namespace pg {
 namespace {
@@ -59,6 +67,64 @@ Napi::Value TestPoolChurnAsyncJs(const Napi::CallbackInfo& info) {
   return RunAsync(info.Env(), std::move(job));
 }
 
+// testTruncatedMapAsync(path, threads): maps `path`, cuts the file to half its size, and reads every
+// page of the map in pool tasks, as the model's kernels read weights. Resolves whether the pool saw
+// the fault (instead of the process dying of SIGBUS), how many tasks of a run after take_fault() ran
+// (all of them: the pool recovers), and the error check() then gives. POSIX only.
+Napi::Value TestTruncatedMapAsyncJs(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const size_t threads = SizeArg(info, 1, "threads");
+  if (threads < 1 || threads > 64) throw Napi::RangeError::New(info.Env(), "threads must be in 1..64");
+  struct Result {
+    bool faulted = false;
+    int tasks_after = 0;
+    std::string code, message;
+  };
+  auto result = std::make_shared<Result>();
+  AsyncJob job;
+  job.work = [path, threads, result] {
+#if defined(_WIN32)
+    throw std::runtime_error("testTruncatedMapAsync: POSIX only");
+#else
+    MappedFile file(path);
+    if (::truncate(path.c_str(), static_cast<off_t>(file.size() / 2)) != 0) throw std::runtime_error("cannot truncate " + path);
+    ThreadPool pool(static_cast<int>(threads));
+    struct Pages {
+      const volatile uint8_t* data;
+      size_t size;
+      int tasks;
+    } pages{file.data(), file.size(), 16};
+    pool.run(pages.tasks, [](void* p, int task, int) {
+      const Pages& g = *static_cast<const Pages*>(p);
+      const size_t begin = g.size * task / g.tasks, end = g.size * (task + 1) / g.tasks;
+      unsigned sum = 0;
+      for (size_t at = begin; at < end; at += 4096) sum += g.data[at];
+      (void)sum;
+    }, &pages);
+    result->faulted = pool.take_fault();
+    std::atomic<int> ran{0};
+    pool.run(8, [](void* p, int, int) { static_cast<std::atomic<int>*>(p)->fetch_add(1); }, &ran);
+    result->tasks_after = ran.load();
+    try {
+      file.check(true);
+    } catch (const CodedError& e) {
+      result->code = e.code;
+      result->message = e.what();
+    }
+#endif
+  };
+  job.complete = [result](Napi::Env env, const Kept&) {
+    auto o = Napi::Object::New(env);
+    o.Set("faulted", result->faulted);
+    o.Set("tasksAfter", result->tasks_after);
+    o.Set("code", result->code);
+    o.Set("message", result->message);
+    return Napi::Value(o);
+  };
+  return RunAsync(info.Env(), std::move(job));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRuntime(env, exports);
   RegisterKernelTests(env, exports);
@@ -73,6 +139,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 void RegisterAsyncTests(Napi::Env env, Napi::Object exports) {
   exports.Set("testSleepAsync", Napi::Function::New(env, TestSleepAsyncJs));
   exports.Set("testPoolChurnAsync", Napi::Function::New(env, TestPoolChurnAsyncJs));
+  exports.Set("testTruncatedMapAsync", Napi::Function::New(env, TestTruncatedMapAsyncJs));
 }
 
 }  // namespace pg

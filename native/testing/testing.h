@@ -9,6 +9,6 @@ namespace pg {
 
 void RegisterKernelTests(Napi::Env env, Napi::Object exports);  // bind_matmul.cc: gemm, gemv, timeMatmul, patchEmbed, poolSize
 void RegisterOpsTests(Napi::Env env, Napi::Object exports);     // bind_ops.cc: attention, norms, activations, RoPE, embedRows
-void RegisterAsyncTests(Napi::Env env, Napi::Object exports);   // addon.cc: testSleepAsync, testPoolChurnAsync
+void RegisterAsyncTests(Napi::Env env, Napi::Object exports);   // addon.cc: testSleepAsync, testPoolChurnAsync, testTruncatedMapAsync
 
 }  // namespace pg
