@@ -62,7 +62,10 @@ function corruptSpec(): { spec: Record<string, unknown>; what: string[] } {
       const t = p.tensors![name] as unknown as Record<string, unknown>;
       const field = pick(['offset', 'type', 'dims', 'dims0']);
       if (field === 'dims0') (t.dims as unknown[])[0] = anyValue();
-      else t[field] = field === 'dims' ? pick([[], [1], [48, 48, 48, 48, 48], anyValue()]) : anyValue();
+      else if (field === 'dims') t.dims = pick([[], [1], [48, 48, 48, 48, 48], anyValue()]);
+      // Retyped to every type the kernels run (quantized ones too: their blocks change the byte size), to unknown ids, or to junk.
+      else if (field === 'type') t.type = pick([0, 1, 2, 6, 8, 12, 14, 30, 39, 1000, anyValue()]);
+      else t[field] = anyValue();
       what.push(`${part}.tensors.${name}.${field}`);
     } else if (kind === 4) {
       delete p.tensors![pick(Object.keys(p.tensors!))];
