@@ -91,7 +91,8 @@ if [ $# -gt 0 ]; then
   FILES="$*"
 else
   FILES=$(ls test/kernels-*.test.ts test/simd.test.ts test/image.test.ts test/golden.test.ts test/model.test.ts \
-    test/native-model.test.ts test/tasks-segmentation.test.ts test/reliability*.test.ts test/fuzz-native.test.ts 2>/dev/null)
+    test/native-model.test.ts test/tasks-segmentation.test.ts test/reliability*.test.ts test/fuzz-native.test.ts \
+    test/quant-golden.test.ts test/quant-formats.test.ts test/scheduler.test.ts 2>/dev/null)
 fi
 
 # handle_segv=0: V8 handles SIGSEGV itself (WebAssembly bounds traps); ASan's handler would take over.
