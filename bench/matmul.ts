@@ -1,9 +1,11 @@
 /**
  * Matrix kernel benchmark: measures the machine's limits (bench/machine.cc) and, in the same run,
  * GEMM GFLOP/s on PaliGemma's real shapes and GEMV GB/s on the decode shapes, all with F16 weights,
- * printed as absolute figures and as fractions of the measured limits, for each SIMD variant.
+ * then GEMV GB/s on the text model's decode shapes with quantized weights (the types of the q8_0 and
+ * q4_k_m files), printed as absolute figures and as fractions of the measured limits, for each SIMD
+ * variant.
  *
- *   node --import tsx bench/matmul.ts [--repeat N] [--simd avx2,avx512] [--json out.json]
+ *   node --import tsx bench/matmul.ts [--repeat N] [--simd avx2,avx512] [--quant q4_k,q6_k,q8_0|none] [--json out.json]
  *
  * --simd takes a comma-separated list (default: every variant the CPU supports but scalar). The
  * kernels run the way the model's layer loops call them: back to back inside native code
@@ -14,26 +16,43 @@
  * make a run slower. The load average is printed alongside. Besides wall-clock rates, GEMM also
  * reports GFLOP/s per CPU-second of the process (over all N runs) against one core's peak over its
  * own CPU time — a figure other processes disturb much less — and, with several variants, each
- * variant's median time against the first's.
+ * variant's median time against the first's. --quant picks the quantized weight types (default: all
+ * three; `none` skips them): their weights are 1024 rows quantized by the reference quantizer, repeated
+ * to fill each matrix (the kernels' speed does not depend on the values).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { poolSize, timeMatmul, type MatmulArgs } from '../test/helpers/kernels/matmul.js';
 import { checkSimdVariant, simdVariants, type SimdVariantName } from '../lib/native.js';
+import { QUANT_TYPES, quantizeRows } from '../test/helpers/quant-ref.js';
 import { measureMachine, type MachineLimits } from './machine.js';
+
+/** The quantized weight types the bench knows: the kernel's name and the block layout's. */
+const QUANT_WEIGHTS = { q8_0: 'Q8_0', q4_k: 'Q4_K', q6_k: 'Q6_K' } as const;
+type QuantWeight = keyof typeof QUANT_WEIGHTS;
 
 interface Options {
   repeat: number;
   simd?: SimdVariantName[];
+  quant: QuantWeight[];
   json?: string;
 }
 
+function parseQuant(list: string): QuantWeight[] {
+  if (list === 'none') return [];
+  return list.split(',').map((t) => {
+    if (!(t in QUANT_WEIGHTS)) throw new Error(`--quant: unknown type ${t} (${Object.keys(QUANT_WEIGHTS).join(', ')} or none)`);
+    return t as QuantWeight;
+  });
+}
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { repeat: 5 };
+  const o: Options = { repeat: 5, quant: ['q4_k', 'q6_k', 'q8_0'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--repeat') o.repeat = Math.max(1, Number(argv[++i]));
     else if (a === '--simd') o.simd = (argv[++i] ?? '').split(',').map(checkSimdVariant);
+    else if (a === '--quant') o.quant = parseQuant(argv[++i] ?? '');
     else if (a === '--json') o.json = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
@@ -103,6 +122,7 @@ interface GemmResult {
 
 interface GemvResult {
   shape: string;
+  wtype: string;
   simd: SimdVariantName;
   gbps: number;
   ofBandwidth: number;
@@ -125,12 +145,59 @@ const gemvShapes: [string, number, number][] = [
   ['output (tied embeddings)', 2048, 257216],
 ];
 
+/** The text model's decode GEMVs (k -> m). */
+const quantGemvShapes: [string, number, number][] = [
+  ['attn q/o', 2048, 2048],
+  ['attn k/v', 2048, 256],
+  ['ffn gate/up', 2048, 16384],
+  ['ffn down', 16384, 2048],
+  ['output (tied embeddings)', 2048, 257216],
+];
+
+/** m rows of k elements of `type`: `distinct` rows quantized by the reference quantizer, repeated. */
+async function quantizedWeights(type: QuantWeight, k: number, m: number, distinct = 1024): Promise<Uint8Array> {
+  const layout = QUANT_TYPES[QUANT_WEIGHTS[type]];
+  const rowBytes = (k / layout.block) * layout.bytes;
+  const rows = Math.min(distinct, m);
+  const some = await quantizeRows(QUANT_WEIGHTS[type], randomX(rows * k), k);
+  const out = new Uint8Array(rowBytes * m);
+  for (let j = 0; j < m; j += rows) out.set(some.subarray(0, Math.min(rows, m - j) * rowBytes), j * rowBytes);
+  return out;
+}
+
+/** Prints one GEMV table (rows of one shape, one per variant) and returns its results. */
+function reportGemv(title: string, shapes: [string, number, number][], wtype: string, bytesPerElement: number,
+  times: Timing[][], simd: SimdVariantName[], readGbps: number): GemvResult[] {
+  const results: GemvResult[] = [];
+  console.log(`\nGEMV, ${title.padEnd(22)}k       m  simd        GB/s  of read bw   best ms  median ms`);
+  shapes.forEach(([name, k, m], i) => {
+    let first: GemvResult | undefined;
+    simd.forEach((v, j) => {
+      const t = times[i]![j]!;
+      const bytes = bytesPerElement * k * m;
+      const r: GemvResult = {
+        shape: name, wtype, simd: v,
+        gbps: bytes / t.wall / 1e9,
+        ofBandwidth: bytes / t.wall / 1e9 / readGbps,
+        ms: t.wall * 1000,
+        medianMs: t.median * 1000,
+      };
+      results.push(r);
+      const shape = j === 0 ? `${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}` : ''.padEnd(43);
+      console.log(`${shape}  ${v.padEnd(7)}${r.gbps.toFixed(1).padStart(7)}  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%` +
+        `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
+      first ??= r;
+    });
+  });
+  return results;
+}
+
 /** " ×1.23 vs avx2": the first variant's median time over this one's (> 1: this one is faster). */
 function versusFirst(median: number, first: { medianMs: number; simd: string } | undefined): string {
   return first ? ` ×${(first.medianMs / median).toFixed(2)} vs ${first.simd}` : '';
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const threads = poolSize();
   const simd = opts.simd ?? simdVariants().filter((v) => v.supported && v.name !== 'scalar').map((v) => v.name);
@@ -150,6 +217,15 @@ function main(): void {
     // A few ms each: more runs are cheap.
     return timeRuns('gemv', Math.max(opts.repeat, 50), simd.map((v) => ({ x, w, wtype: 'f16', n: 1, k, m, simd: v })));
   });
+  const quantTimes: Timing[][][] = [];
+  for (const type of opts.quant) {
+    const perShape: Timing[][] = [];
+    for (const [, k, m] of quantGemvShapes) {
+      const x = randomX(k), w = await quantizedWeights(type, k, m);
+      perShape.push(timeRuns('gemv', Math.max(opts.repeat, 50), simd.map((v) => ({ x, w, wtype: type, n: 1, k, m, simd: v }))));
+    }
+    quantTimes.push(perShape);
+  }
 
   const after = measureMachine(threads);
   const machine: MachineLimits = {
@@ -192,26 +268,11 @@ function main(): void {
     });
   });
 
-  const gemvResults: GemvResult[] = [];
-  console.log('\nGEMV, F16 weights, n = 1          k       m  simd        GB/s  of read bw   best ms  median ms');
-  gemvShapes.forEach(([name, k, m], i) => {
-    let first: GemvResult | undefined;
-    simd.forEach((v, j) => {
-      const t = gemvTimes[i]![j]!;
-      const bytes = 2 * k * m;
-      const r: GemvResult = {
-        shape: name, simd: v,
-        gbps: bytes / t.wall / 1e9,
-        ofBandwidth: bytes / t.wall / 1e9 / machine.readGbps,
-        ms: t.wall * 1000,
-        medianMs: t.median * 1000,
-      };
-      gemvResults.push(r);
-      const shape = j === 0 ? `${name.padEnd(28)} ${String(k).padStart(6)} ${String(m).padStart(7)}` : ''.padEnd(43);
-      console.log(`${shape}  ${v.padEnd(7)}${r.gbps.toFixed(1).padStart(7)}  ${(100 * r.ofBandwidth).toFixed(0).padStart(9)}%` +
-        `  ${r.ms.toFixed(1).padStart(8)}  ${r.medianMs.toFixed(1).padStart(9)}${versusFirst(r.medianMs, first)}`);
-      first ??= r;
-    });
+  const gemvResults = reportGemv('F16 weights, n = 1  ', gemvShapes, 'f16', 2, gemvTimes, simd, machine.readGbps);
+  opts.quant.forEach((type, t) => {
+    const layout = QUANT_TYPES[QUANT_WEIGHTS[type]];
+    gemvResults.push(...reportGemv(`${type}, n = 1`.padEnd(20), quantGemvShapes, type, layout.bytes / layout.block, quantTimes[t]!, simd,
+      machine.readGbps));
   });
   console.log(`\n# load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
@@ -222,4 +283,4 @@ function main(): void {
   }
 }
 
-main();
+await main();
