@@ -92,6 +92,29 @@ function processCpuSeconds(pid: number): number | undefined {
 const STALL_MS = 90_000;
 
 /**
+ * The two processes of one trial, run one after the other, as one run: the results merged
+ * (`cpuSeconds` summed), wall times added, the other processes' and the hypervisor's shares
+ * weighted by each run's time. A failure of either is the trial's error.
+ */
+export function joinRuns<A extends { cpuSeconds: number }, B extends { cpuSeconds: number }>(
+  a: ChildRun<A>,
+  b: ChildRun<B> | undefined,
+): ChildRun<A & B> {
+  const wallMs = a.wallMs + (b?.wallMs ?? 0);
+  const weighted = (x?: number, y?: number) =>
+    x === undefined || (b !== undefined && y === undefined) ? undefined : (x * a.wallMs + (y ?? 0) * (b?.wallMs ?? 0)) / wallMs;
+  return {
+    result: a.result && b?.result ? { ...a.result, ...b.result, cpuSeconds: a.result.cpuSeconds + b.result.cpuSeconds } : undefined,
+    error: a.error ?? b?.error ?? (b ? undefined : 'the second process of the trial did not run'),
+    wallMs,
+    loadBefore: a.loadBefore,
+    loadAfter: b?.loadAfter ?? a.loadAfter,
+    otherCores: weighted(a.otherCores, b?.otherCores),
+    stealCores: weighted(a.stealCores, b?.stealCores),
+  };
+}
+
+/**
  * Runs `script` (a TypeScript file, through tsx) with `input`, passing its stderr through, and returns
  * its result. A child that exits without a result, runs past `timeoutMs`, or stalls (no CPU use for
  * 90 s) is killed and reported as an error; the caller decides what to do with it. The child's

@@ -25,12 +25,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-import { runChild } from './child.js';
+import { joinRuns, runChild } from './child.js';
 import { ensureNodeLlamaCpp, NODE_LLAMA_CPP_VERSION, type LlamaInput, type LlamaResult } from './llama.js';
 import { measureMachine, type MachineLimits } from './machine.js';
 import { QUANT_MIXES, type QuantMix } from '../lib/quant/plan.js';
 import { benchCacheDir, ensureModelFiles, ensureQuantizedFile, type BenchModelFiles } from './model-files.js';
-import type { OursInput, OursResult } from './ours.js';
+import type { OursDescribeResult, OursInput, OursResult, OursTextResult } from './ours.js';
 import { compareQuantRuns, formatQuantComparison, type WeightRun } from './quant-report.js';
 import { buildReport, formatSummary, limitsOf, writeReport, type RunConfig, type Trial } from './report.js';
 
@@ -178,7 +178,7 @@ async function runTrials(
   files: BenchModelFiles, runnable: Engine[], llamaModuleDir: string | undefined, config: RunConfig, options: Options,
   budget: { started: number; ms: number },
 ): Promise<{ trials: Trial[]; skipped: string[] }> {
-  const oursInput: OursInput = {
+  const oursInput: Omit<OursInput, 'phase'> = {
     model: files.text, projector: files.projector, image: files.image, threads: options.threads,
     promptTokens: config.promptTokens, decodeTokens: config.decodeTokens, describeTokens: config.describeTokens,
     describePrompt: config.describePrompt,
@@ -206,8 +206,13 @@ async function runTrials(
       log(`${engine} trial ${trial}/${options.trials}, ${path.basename(files.text)} (page cache warmed in ${(warmMs / 1000).toFixed(1)} s, read probe ${readGbpsBefore.toFixed(1)} GB/s, load average ${os.loadavg()[0]!.toFixed(2)})`);
       const timeout = Math.min(CHILD_TIMEOUT_MS, Math.max(60_000, budget.ms - elapsed - probeReserveMs));
       if (engine === 'ours') {
-        const run = await runChild<OursResult>(path.join(here, 'ours.ts'), oursInput, timeout);
-        trials.push({ engine, trial, readGbpsBefore, ...run });
+        // Two processes: the describe() phase's peak RSS is then its own (bench/ours.ts).
+        const script = path.join(here, 'ours.ts');
+        const text = await runChild<OursTextResult>(script, { ...oursInput, phase: 'text' } satisfies OursInput, timeout);
+        const describe = text.error
+          ? undefined
+          : await runChild<OursDescribeResult>(script, { ...oursInput, phase: 'describe' } satisfies OursInput, Math.max(60_000, timeout - text.wallMs));
+        trials.push({ engine, trial, readGbpsBefore, ...joinRuns(text, describe) });
       } else {
         const run = await runChild<LlamaResult>(path.join(here, 'llama.ts'), llamaInput, timeout);
         trials.push({ engine, trial, readGbpsBefore, ...run });

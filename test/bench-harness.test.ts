@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { promptTokens } from '../bench/child.js';
+import { joinRuns, promptTokens, type ChildRun } from '../bench/child.js';
 import { f16Bits } from '../bench/model-files.js';
 import { compareQuantRuns, formatQuantComparison } from '../bench/quant-report.js';
 import { buildReport, limitsOf, stats, textPrefillFlops, visionFlops, type Trial } from '../bench/report.js';
@@ -26,6 +26,26 @@ function f16Value(h: number): number {
   if (exp === 31) return mant ? NaN : sign * Infinity;
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
+
+describe('joinRuns (a trial of two processes)', () => {
+  const run = <T>(result: T | undefined, wallMs: number, otherCores: number, error?: string): ChildRun<T> =>
+    ({ result, error, wallMs, loadBefore: 1, loadAfter: 2, otherCores, stealCores: 0 });
+
+  it('merges the results, sums CPU and wall time, and weights the other load by time', () => {
+    const joined = joinRuns(run({ a: 1, cpuSeconds: 3 }, 1000, 0.1), run({ b: 2, cpuSeconds: 4 }, 3000, 0.5));
+    expect(joined.result).toEqual({ a: 1, b: 2, cpuSeconds: 7 });
+    expect(joined.wallMs).toBe(4000);
+    expect(joined.otherCores).toBeCloseTo((0.1 * 1000 + 0.5 * 3000) / 4000, 12);
+    expect(joined.error).toBeUndefined();
+  });
+
+  it('a failure of either process fails the trial, with no result', () => {
+    const failedFirst = joinRuns(run<{ cpuSeconds: number }>(undefined, 500, 0, 'timed out'), undefined);
+    expect(failedFirst).toMatchObject({ result: undefined, error: 'timed out', wallMs: 500 });
+    const failedSecond = joinRuns(run({ cpuSeconds: 1 }, 500, 0), run<{ cpuSeconds: number }>(undefined, 200, 0, 'stalled'));
+    expect(failedSecond).toMatchObject({ result: undefined, error: 'stalled', wallMs: 700 });
+  });
+});
 
 describe('stats', () => {
   it('gives min, median and max of the finite values', () => {
