@@ -406,7 +406,7 @@ export class PaliGemma {
         throw new PaliGemmaError('BAD_ARGUMENT', `generate({ tokens }): token ${String(input.tokens[bad])} at index ${bad} is not an id in 0..${vocab - 1}`);
       const maxTokens = this.#checkGeneration(input, ids.length, false);
       const generation = new Generation(input, maxTokens, this.tokenizer, vocab);
-      const [done] = this.#scheduler.submit([{ ids, next: generation.next, signal: input.signal }]);
+      const [done] = this.#scheduler.submit([{ ids, capacity: ids.length + maxTokens, next: generation.next, signal: input.signal }]);
       return generation.result((await done!).timings, ids.length, 0);
     });
   }
@@ -496,7 +496,7 @@ export class PaliGemma {
     const generation = new Generation(options, maxTokens, this.tokenizer, this.#files.text.vocabSize);
     const promptTokens = this.imageTokens + ids.length;
     return {
-      job: { image: { pixels: pixelValues, cache: true }, ids, next: generation.next, signal },
+      job: { image: { pixels: pixelValues, cache: true }, ids, capacity: promptTokens + maxTokens, next: generation.next, signal },
       result: (outcome) => ({ ...generation.result(outcome.timings, promptTokens, preprocessMs), image: { width, height } }),
     };
   }

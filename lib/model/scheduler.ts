@@ -41,6 +41,8 @@ export interface SequenceJob {
   image?: { pixels: Float32Array; cache: boolean };
   /** The token rows after the image rows. */
   ids: Int32Array;
+  /** KV positions to reserve at the prefill: the prompt's rows and the tokens it may generate (default: the prompt's; the cache grows by doubling past it). */
+  capacity?: number;
   /** Logits of the prompt's last rows to return (default 1); every row's `topK` best logits; every intermediate (evaluate). */
   logitsRows?: number;
   topK?: number;
@@ -401,6 +403,7 @@ export class Scheduler {
               logitsRows: s.job.logitsRows,
               topK: s.job.topK,
               capture: s.job.capture,
+              capacity: s.job.capacity,
             }),
       );
     } catch (err) {
