@@ -1,4 +1,5 @@
 #define PG_ISA_AVX512
+#include "../vec.h"
 #include "../quant_dot.h"
 #include "../../threadpool.h"
 #include "../../quant/quantize.h"

@@ -1,6 +1,7 @@
 // The AVX-512 kernels with vpdpbusd: compiled with the avx512 flags plus -mavx512vnni.
 #define PG_ISA_AVX512
 #define PG_QDOT_VNNI
+#include "../vec.h"
 #include "../quant_dot.h"
 #include "../../threadpool.h"
 #include "../../quant/quantize.h"

@@ -1,6 +1,7 @@
 // Compiled to nothing off arm64: node-gyp builds every target on every architecture.
 #if defined(__aarch64__)
 #define PG_ISA_NEON
+#include "../vec.h"
 #include "../quant_dot.h"
 #include "../../threadpool.h"
 #include "../../quant/quantize.h"

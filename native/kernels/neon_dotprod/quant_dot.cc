@@ -2,6 +2,7 @@
 #if defined(__aarch64__)
 #define PG_ISA_NEON
 #define PG_QDOT_DOTPROD
+#include "../vec.h"
 #include "../quant_dot.h"
 #include "../../threadpool.h"
 #include "../../quant/quantize.h"
