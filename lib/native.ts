@@ -184,6 +184,8 @@ export interface NativeModel {
   continuePrefill(sequence: number, layers?: number): Promise<NativePrefillDone | NativePrefillPending>;
   /** Appends ids[b] to sequences[b] for all b in one pass; returns B × vocab logits. */
   decode(sequences: Int32Array, ids: Int32Array): Promise<Float32Array>;
+  /** The same, writing the B × vocab logits into `into` (at least that long) instead of a new array. */
+  decode(sequences: Int32Array, ids: Int32Array, into: Float32Array): Promise<undefined>;
   /** Frees the KV caches (and prefills in progress) of sequences >= keep. */
   releaseSequences(keep: number): void;
   /** Frees the KV cache (and prefill in progress) of one sequence; the others keep theirs. */

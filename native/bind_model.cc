@@ -155,7 +155,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // holds the model (shared): if this object goes away first (its environment shutting down), the
   // model lives until the work is done, and is freed then.
   Napi::Value Run(const Napi::CallbackInfo& info, const char* name, std::function<void(PaliGemma&)> work,
-                  std::function<Napi::Value(Napi::Env)> done) {
+                  std::function<Napi::Value(Napi::Env)> done, Kept written = {}) {
     Napi::Env env = info.Env();
     if (busy_) throw Napi::Error::New(env, "the model is busy: calls on one model must not overlap");
     // The error is carried to the JS thread so that busy_ is cleared on every path.
@@ -174,6 +174,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       return done(env);
     };
     job.keep_alive = {info.This()};  // this object outlives its running job (unless its environment ends)
+    job.keep_alive.insert(job.keep_alive.end(), written.begin(), written.end());  // and the arrays it writes
     job.name = name;
     Napi::Value promise = RunAsync(env, std::move(job));
     busy_ = true;
@@ -322,8 +323,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
   }
 
-  // decode(sequences: Int32Array, ids: Int32Array) -> Promise<Float32Array logits (B × vocab)>:
-  // appends ids[b] to sequence sequences[b], all B in one pass over the weights.
+  // decode(sequences: Int32Array, ids: Int32Array, into?: Float32Array) -> Promise<Float32Array logits
+  // (B × vocab)>: appends ids[b] to sequence sequences[b], all B in one pass over the weights. With
+  // `into` (at least B × vocab floats) the step writes the logits there and resolves with undefined: a
+  // caller that reuses one array spares each step a fresh array of B megabytes, which would stay
+  // resident as garbage until V8 collects it.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     PaliGemma& model = Model(env, false);
@@ -354,8 +358,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       slots->push_back(s);
     }
     auto tokens = std::make_shared<std::vector<int32_t>>(ids, ids + batch);
-    auto logits = std::make_shared<std::vector<float>>();
     const size_t vocab = c.vocab;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      float* into = TypedArrayArg<float>(info, 2, "decode(): into", batch * vocab);
+      return Run(
+          info, "decode", [slots, tokens, into](PaliGemma& model) { model.decode(*slots, tokens->data(), into); },
+          [](Napi::Env env) { return env.Undefined(); }, {info[2]});
+    }
+    auto logits = std::make_shared<std::vector<float>>();
     return Run(
         info, "decode",
         [slots, tokens, logits, vocab](PaliGemma& model) {

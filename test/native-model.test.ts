@@ -121,3 +121,25 @@ describe('releaseSequence', () => {
     expect(() => handle.releaseSequence(64)).toThrow(/sequence must be below 64/);
   });
 });
+
+describe('decode into a caller-owned array', () => {
+  const ids = Int32Array.of(2, 100, 200, 108);
+
+  it('writes the bits a fresh array gets, in place, for a batch; refuses a short or mistyped array', async () => {
+    await handle.prefill(0, null, ids);
+    await handle.prefill(1, null, Int32Array.of(2, 300, 108));
+    const fresh = await handle.decode(Int32Array.of(0, 1), Int32Array.of(5, 6));
+    const vocab = fresh.length / 2;
+    await handle.prefill(0, null, ids);
+    await handle.prefill(1, null, Int32Array.of(2, 300, 108));
+    const into = new Float32Array(2 * vocab + 3).fill(Number.NaN);
+    expect(await handle.decode(Int32Array.of(0, 1), Int32Array.of(5, 6), into)).toBeUndefined();
+    expect(into.subarray(0, 2 * vocab)).toEqual(fresh);
+    expect(Array.from(into.subarray(2 * vocab), Number.isNaN)).toEqual([true, true, true]); // nothing past the rows
+    expect(() => handle.decode(Int32Array.of(0, 1), Int32Array.of(7, 8), new Float32Array(2 * vocab - 1))).toThrow(
+      RangeError,
+    );
+    expect(() => handle.decode(Int32Array.of(0), Int32Array.of(7), new Int32Array(vocab) as never)).toThrow(/Float32Array/);
+    handle.releaseSequences(0);
+  });
+});

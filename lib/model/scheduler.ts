@@ -50,7 +50,8 @@ export interface SequenceJob {
   /**
    * Called with the logits after the prefill (its logits rows) and after each decode step (one
    * row): the token to feed next, or undefined when the sequence is done. May throw: the sequence
-   * then fails with that error.
+   * then fails with that error. A decode step's logits are valid only during the call: the next
+   * step overwrites them.
    */
   next(logits: Float32Array): number | undefined;
   /** Aborts the sequence: it rejects with the signal's reason at once and leaves. */
@@ -142,6 +143,8 @@ export interface SchedulerLoad {
 export class Scheduler {
   readonly #native: NativeModel;
   readonly #o: SchedulerOptions;
+  /** Where decode steps write their logits (see #decodeStep). */
+  #logits = new Float32Array(0);
   /** In order of arrival. */
   readonly #queued: Sequence[] = [];
   /** In order of admission. */
@@ -298,17 +301,20 @@ export class Scheduler {
 
   async #decodeStep(seqs: Sequence[]): Promise<void> {
     const t0 = performance.now();
-    let logits: Float32Array;
+    const vocab = this.#o.vocab;
+    // One array for every step's logits, grown with the batch: a fresh one per step (a megabyte a
+    // row) would pile up as garbage in the resident memory until V8 collects it.
+    if (this.#logits.length < seqs.length * vocab) this.#logits = new Float32Array(seqs.length * vocab);
+    const logits = this.#logits;
     try {
-      logits = await this.#call(() =>
-        this.#native.decode(Int32Array.from(seqs, (s) => s.slot), Int32Array.from(seqs, (s) => s.nextId)),
+      await this.#call(() =>
+        this.#native.decode(Int32Array.from(seqs, (s) => s.slot), Int32Array.from(seqs, (s) => s.nextId), logits),
       );
     } catch (err) {
       for (const s of seqs) this.#fail(s, err);
       return;
     }
     this.#stepMs = average(this.#stepMs, performance.now() - t0);
-    const vocab = this.#o.vocab;
     seqs.forEach((s, b) => {
       if (s.state !== 'decode') return; // left during the step
       s.steps++;
