@@ -298,6 +298,11 @@ export interface NativeTestAddon extends NativeRuntime {
    * ran, and the MODEL_FILE_CHANGED error the map's check then gives.
    */
   testTruncatedMapAsync(path: string, threads: number): Promise<{ faulted: boolean; tasksAfter: number; code: string; message: string }>;
+  /**
+   * Drops the file's unmapped pages from the page cache (Linux, posix_fadvise), so that the next
+   * reads cache it afresh (see bench/run.ts); false where the platform has no such call.
+   */
+  dropPageCache(path: string): boolean;
 }
 
 /** Why a SIMD variant was refused. */

@@ -4,7 +4,7 @@
  * gives the bits of a prefill in one call, and so do the decodes around it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -38,11 +38,24 @@ describe('the addons', () => {
   it('the test addon holds the kernel bindings and test hooks, beside the runtime functions', () => {
     const test = loadTestAddon();
     expect(Object.keys(test).sort()).toEqual([
-      'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
+      'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'dropPageCache', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
       'poolSize', 'rmsNorm', 'ropeNeox', 'scale', 'setSimdVariant', 'simdVariant', 'simdVariants', 'testPoolChurnAsync',
       'testSleepAsync', 'testTruncatedMapAsync', 'timeMatmul',
     ]);
     expect(test.simdVariant()).toBe(native.simdVariant());
+  });
+});
+
+describe('dropPageCache (the bench warms the page cache from scratch with it)', () => {
+  it('drops a file from the page cache on Linux, leaving its bytes as they were; names a file it cannot open', () => {
+    const test = loadTestAddon();
+    const file = path.join(dir, 'drop-me.bin');
+    const bytes = Buffer.from(Array.from({ length: 3 * 4096 + 5 }, (_, i) => (i * 7) & 255));
+    writeFileSync(file, bytes);
+    expect(test.dropPageCache(file)).toBe(process.platform === 'linux');
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    if (process.platform === 'linux') expect(() => test.dropPageCache(path.join(dir, 'missing.bin'))).toThrow(/missing\.bin: cannot open/);
+    expect(() => test.dropPageCache(7 as never)).toThrow(TypeError);
   });
 });
 

@@ -4,8 +4,11 @@
 //   testSleepAsync(ms, failWith?)        -> Promise<{ start, end }> (ms, steady clock)
 //   testPoolChurnAsync(count, threads)   -> Promise<void>
 //   testTruncatedMapAsync(path, threads) -> Promise<{ faulted, tasksAfter, code, message }>
+//   dropPageCache(path)                  -> boolean
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -17,6 +20,7 @@
 #include "testing.h"
 
 #if !defined(_WIN32)
+#include <fcntl.h>
 #include <unistd.h>
 #endif
 
@@ -65,6 +69,27 @@ Napi::Value TestPoolChurnAsyncJs(const Napi::CallbackInfo& info) {
   };
   job.complete = [](Napi::Env env, const Kept&) -> Napi::Value { return env.Undefined(); };
   return RunAsync(info.Env(), std::move(job));
+}
+
+// dropPageCache(path): asks the kernel to drop the file's pages from its page cache (those no process
+// maps), so the next reads fill it afresh. The bench calls it before warming the cache by reading, so
+// every engine starts from pages cached by reads, whatever wrote the file: on Linux 6.x a file read
+// is cached in large folios, which a MADV_HUGEPAGE mapping maps 2 MiB at a time, while the pages a
+// write left behind are small. Returns false where there is no such call (not Linux).
+Napi::Value DropPageCacheJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+#if defined(__linux__)
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(env, path + ": cannot open: " + std::strerror(errno));
+  const int rc = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  if (rc != 0) throw Napi::Error::New(env, path + ": posix_fadvise: " + std::strerror(rc));
+  return Napi::Boolean::New(env, true);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
 }
 
 // testTruncatedMapAsync(path, threads): maps `path`, cuts the file to half its size, and reads every
@@ -140,6 +165,7 @@ void RegisterAsyncTests(Napi::Env env, Napi::Object exports) {
   exports.Set("testSleepAsync", Napi::Function::New(env, TestSleepAsyncJs));
   exports.Set("testPoolChurnAsync", Napi::Function::New(env, TestPoolChurnAsyncJs));
   exports.Set("testTruncatedMapAsync", Napi::Function::New(env, TestTruncatedMapAsyncJs));
+  exports.Set("dropPageCache", Napi::Function::New(env, DropPageCacheJs));
 }
 
 }  // namespace pg
