@@ -53,6 +53,7 @@
         "native/fault_guard.cc",
         "native/cpu/features.cc",
         "native/kernels/variants.cc",
+        "native/kernels/scratch.cc",
         "native/image/resize.cc",
         "native/model/gemma.cc",
         "native/model/paligemma.cc",

@@ -27,7 +27,7 @@ compile() {  # source, extra flags...
   fi
 }
 for src in native/kernels/neon/*.cc native/kernels/scalar/*.cc native/quant/quantize.cc native/cpu/features.cc \
-  native/kernels/quant_dot_select.cc native/threadpool.cc native/fault_guard.cc; do
+  native/kernels/quant_dot_select.cc native/threadpool.cc native/fault_guard.cc native/kernels/scratch.cc; do
   compile "$src"
 done
 compile native/kernels/neon_dotprod/quant_dot.cc -march=armv8.2-a+dotprod
@@ -40,7 +40,7 @@ if [ "${1:-}" = "--run" ]; then
   fi
   compile test/native/quant-dot-test.cc
   "$CXX" -static -pthread -o "$out/quant-dot-test" "$out"/native_quant_quantize.cc.o "$out"/native_cpu_features.cc.o \
-    "$out"/native_threadpool.cc.o "$out"/native_fault_guard.cc.o \
+    "$out"/native_threadpool.cc.o "$out"/native_fault_guard.cc.o "$out"/native_kernels_scratch.cc.o \
     "$out"/native_kernels_quant_dot_select.cc.o "$out"/native_kernels_scalar_quant_dot.cc.o \
     "$out"/native_kernels_neon_quant_dot.cc.o "$out"/native_kernels_neon_dotprod_quant_dot.cc.o \
     "$out"/test_native_quant-dot-test.cc.o

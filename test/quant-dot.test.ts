@@ -20,6 +20,7 @@ const UNITS: [string, string[]][] = [
   ['native/kernels/quant_dot_select.cc', []],
   ['native/threadpool.cc', []],
   ['native/fault_guard.cc', []],
+  ['native/kernels/scratch.cc', []],
   ['native/kernels/scalar/quant_dot.cc', []],
   ['native/kernels/avx2/quant_dot.cc', ['-mavx2', '-mfma', '-mf16c']],
   ['native/kernels/avx512/quant_dot.cc', AVX512],

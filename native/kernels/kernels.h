@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "scratch.h"
 #include "weight_types.h"
 
 namespace pg {
