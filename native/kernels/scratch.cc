@@ -6,11 +6,13 @@
 namespace pg {
 namespace {
 
-// The buffers not lent out.
+// The buffers not lent out, and how many are lent. The lists always have room for every buffer, so
+// that giving one back (in a destructor) never allocates.
 struct FreeBuffers {
   std::mutex mu;
   std::vector<std::unique_ptr<uint8_t[]>> memory;
   std::vector<size_t> sizes;
+  size_t lent = 0;
 };
 
 FreeBuffers& free_buffers() {
@@ -23,8 +25,10 @@ FreeBuffers& free_buffers() {
 ScratchLease::ScratchLease(size_t bytes) {
   FreeBuffers& f = free_buffers();
   {
-    // The smallest free buffer that is large enough; else the largest, to grow.
     std::lock_guard<std::mutex> lock(f.mu);
+    f.memory.reserve(f.memory.size() + f.lent + 1);  // room for this lease's buffer too
+    f.sizes.reserve(f.memory.size() + f.lent + 1);
+    // The smallest free buffer that is large enough; else the largest, to grow.
     const size_t none = f.sizes.size();
     size_t pick = none;
     for (size_t i = 0; i < f.sizes.size(); i++)
@@ -38,11 +42,18 @@ ScratchLease::ScratchLease(size_t bytes) {
       f.memory.erase(f.memory.begin() + static_cast<std::ptrdiff_t>(pick));
       f.sizes.erase(f.sizes.begin() + static_cast<std::ptrdiff_t>(pick));
     }
+    f.lent++;
   }
   if (size_ < bytes) {
     memory_.reset();  // before allocating the larger one: the two need not coexist
     size_ = 0;
-    memory_.reset(new uint8_t[bytes + 63]);  // a std::bad_alloc leaves nothing lent
+    try {
+      memory_.reset(new uint8_t[bytes + 63]);
+    } catch (...) {  // nothing stays lent
+      std::lock_guard<std::mutex> lock(f.mu);
+      f.lent--;
+      throw;
+    }
     size_ = bytes;
   }
   uint8_t* p = memory_.get();
@@ -52,7 +63,8 @@ ScratchLease::ScratchLease(size_t bytes) {
 ScratchLease::~ScratchLease() {
   FreeBuffers& f = free_buffers();
   std::lock_guard<std::mutex> lock(f.mu);
-  f.memory.push_back(std::move(memory_));
+  f.lent--;
+  f.memory.push_back(std::move(memory_));  // within the capacity reserved when it was lent
   f.sizes.push_back(size_);
 }
 
