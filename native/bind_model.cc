@@ -151,11 +151,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return *model_;
   }
 
-  // Runs `work` on the model off the JS thread; `done` builds the result on the JS thread. The job
+  // Runs `work` on the model off the JS thread; `done` builds the result on the JS thread, given
+  // this object and then the arrays `written` that the work writes (kept alive until then). The job
   // holds the model (shared): if this object goes away first (its environment shutting down), the
   // model lives until the work is done, and is freed then.
   Napi::Value Run(const Napi::CallbackInfo& info, const char* name, std::function<void(PaliGemma&)> work,
-                  std::function<Napi::Value(Napi::Env)> done, Kept written = {}) {
+                  std::function<Napi::Value(Napi::Env, const Kept&)> done, Kept written = {}) {
     Napi::Env env = info.Env();
     if (busy_) throw Napi::Error::New(env, "the model is busy: calls on one model must not overlap");
     // The error is carried to the JS thread so that busy_ is cleared on every path.
@@ -168,10 +169,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         *error = std::current_exception();
       }
     };
-    job.complete = [this, done = std::move(done), error](Napi::Env env, const Kept&) -> Napi::Value {
+    job.complete = [this, done = std::move(done), error](Napi::Env env, const Kept& kept) -> Napi::Value {
       Release();
       if (*error) std::rethrow_exception(*error);
-      return done(env);
+      return done(env, kept);
     };
     job.keep_alive = {info.This()};  // this object outlives its running job (unless its environment ends)
     job.keep_alive.insert(job.keep_alive.end(), written.begin(), written.end());  // and the arrays it writes
@@ -205,7 +206,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           resize_buffer(*features, rows * text_hidden, "the image features");
           model.encode_images(input->data(), n_images, vision_out->data(), features->data());
         },
-        [vision_out, features](Napi::Env env) {
+        [vision_out, features](Napi::Env env, const Kept&) {
           auto o = Napi::Object::New(env);
           o.Set("visionOut", ToJs<Napi::Float32Array>(env, *vision_out));
           o.Set("features", ToJs<Napi::Float32Array>(env, *features));
@@ -302,7 +303,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           *done = model.start_prefill(seq, features->data(), static_cast<int>(n_img), id_copy->data(),
                                       static_cast<int>(id_copy->size()), opts, out.get());
         },
-        [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
+        [out, done](Napi::Env env, const Kept&) { return PrefillResult(env, *done, *out); });
   }
 
   // continuePrefill(sequence, layers?) -> Promise<PrefillResult>: the next `layers` layers (default:
@@ -320,7 +321,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto done = std::make_shared<bool>(false);
     return Run(
         info, "continuePrefill", [seq, layers, out, done](PaliGemma& model) { *done = model.continue_prefill(seq, layers, out.get()); },
-        [out, done](Napi::Env env) { return PrefillResult(env, *done, *out); });
+        [out, done](Napi::Env env, const Kept&) { return PrefillResult(env, *done, *out); });
   }
 
   // decode(sequences: Int32Array, ids: Int32Array, into?: Float32Array) -> Promise<Float32Array logits
@@ -359,20 +360,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
     auto tokens = std::make_shared<std::vector<int32_t>>(ids, ids + batch);
     const size_t vocab = c.vocab;
-    if (info.Length() > 2 && !info[2].IsUndefined()) {
-      float* into = TypedArrayArg<float>(info, 2, "decode(): into", batch * vocab);
-      return Run(
-          info, "decode", [slots, tokens, into](PaliGemma& model) { model.decode(*slots, tokens->data(), into); },
-          [](Napi::Env env) { return env.Undefined(); }, {info[2]});
-    }
-    auto logits = std::make_shared<std::vector<float>>();
+    // The step writes straight into `into`, or into a new array it resolves with.
+    const bool fresh = info.Length() < 3 || info[2].IsUndefined();
+    float* into = fresh ? nullptr : TypedArrayArg<float>(info, 2, "decode(): into", batch * vocab);
+    const Napi::Value target = fresh ? Napi::Float32Array::New(env, batch * vocab) : info[2];
+    if (fresh) into = target.As<Napi::Float32Array>().Data();
     return Run(
-        info, "decode",
-        [slots, tokens, logits, vocab](PaliGemma& model) {
-          resize_buffer(*logits, slots->size() * vocab, "a decode step's logits");
-          model.decode(*slots, tokens->data(), logits->data());
-        },
-        [logits](Napi::Env env) { return ToJs<Napi::Float32Array>(env, *logits); });
+        info, "decode", [slots, tokens, into](PaliGemma& model) { model.decode(*slots, tokens->data(), into); },
+        [fresh](Napi::Env env, const Kept& kept) { return fresh ? kept[1] : env.Undefined(); }, {target});
   }
 
   // releaseSequences(keep): frees the KV caches (and prefills in progress) of sequences >= keep.
