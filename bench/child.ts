@@ -7,7 +7,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 import { seededRandom } from '../lib/model/sampling.js';
 
@@ -114,21 +116,51 @@ export function joinRuns<A extends { cpuSeconds: number }, B extends { cpuSecond
   };
 }
 
+const bundles = new Map<string, Promise<string>>();
+
 /**
- * Runs `script` (a TypeScript file, through tsx) with `input`, passing its stderr through, and returns
- * its result. A child that exits without a result, runs past `timeoutMs`, or stalls (no CPU use for
- * 90 s) is killed and reported as an error; the caller decides what to do with it. The child's
- * result must carry `cpuSeconds`.
+ * `script` and what it imports from this repository, bundled by esbuild into one JavaScript file in
+ * build/bench/ (once per bench run, from the sources as they are now). Children run it in plain Node,
+ * as a user's process runs the package, rather than through tsx: tsx's loader keeps a thread with a
+ * V8 isolate of its own (about 37 MB resident) that would count in every engine's peak RSS. Inside
+ * the repository, the bundle finds node_modules and the native addon as lib/ does.
  */
-export function runChild<T extends { cpuSeconds: number }>(
+function bundled(script: string): Promise<string> {
+  let file = bundles.get(script);
+  if (!file) {
+    const outfile = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'bench', `${path.basename(script, '.ts')}.mjs`);
+    // Imported here, not at the top: the children import this module too, and need no esbuild.
+    file = import('esbuild').then(({ build }) => build({
+      entryPoints: [script],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+    })).then(() => outfile);
+    bundles.set(script, file);
+  }
+  return file;
+}
+
+/**
+ * Runs `script` (a TypeScript file, bundled: see {@link bundled}) with `input`, passing its stderr
+ * through, and returns its result. A child that exits without a result, runs past `timeoutMs`, or
+ * stalls (no CPU use for 90 s) is killed and reported as an error; the caller decides what to do
+ * with it. The child's result must carry `cpuSeconds`.
+ */
+export async function runChild<T extends { cpuSeconds: number }>(
   script: string,
   input: unknown,
   timeoutMs: number,
 ): Promise<ChildRun<T>> {
+  const file = await bundled(script);
   const loadBefore = os.loadavg()[0]!;
   const cpu0 = cpuJiffies();
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(input)], {
+  const child = spawn(process.execPath, [file, JSON.stringify(input)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -1,11 +1,13 @@
 /**
  * The bench harness's arithmetic (bench/report.ts, bench/model-files.ts, bench/child.ts): statistics,
  * FLOP counts checked against the real tensor tables, F16 rounding, and the ratios of a report built
- * from made-up trials. Nothing here is timed or loads a model.
+ * from made-up trials; and how a trial's child process is run. Nothing here is timed or loads a model.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { joinRuns, promptTokens, type ChildRun } from '../bench/child.js';
+import { joinRuns, promptTokens, runChild, type ChildRun } from '../bench/child.js';
 import { f16Bits } from '../bench/model-files.js';
 import { compareQuantRuns, formatQuantComparison } from '../bench/quant-report.js';
 import { buildReport, limitsOf, stats, textPrefillFlops, visionFlops, type Trial } from '../bench/report.js';
@@ -45,6 +47,25 @@ describe('joinRuns (a trial of two processes)', () => {
     const failedSecond = joinRuns(run({ cpuSeconds: 1 }, 500, 0), run<{ cpuSeconds: number }>(undefined, 200, 0, 'stalled'));
     expect(failedSecond).toMatchObject({ result: undefined, error: 'stalled', wallMs: 700 });
   });
+});
+
+describe('runChild', () => {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'bench-echo-child.ts');
+  type Echo = { input: unknown; execArgv: string[]; script: string; cpuSeconds: number };
+
+  it('runs a TypeScript child in plain Node, from a bundle of it in build/bench/, with its input', async () => {
+    const run = await runChild<Echo>(script, { hello: 'world', n: [1, 2] }, 60_000);
+    expect(run.error).toBeUndefined();
+    expect(run.result).toMatchObject({ input: { hello: 'world', n: [1, 2] }, execArgv: [] }); // no tsx loader
+    expect(run.result!.script).toMatch(/[\\/]build[\\/]bench[\\/]bench-echo-child\.mjs$/);
+    expect(run.wallMs).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('reports a child that dies without a result, with the end of what it printed', async () => {
+    const run = await runChild<Echo>(script, { fail: 'no model file here' }, 60_000);
+    expect(run.result).toBeUndefined();
+    expect(run.error).toMatch(/^exited \(code 1, signal null\) without a result: .*no model file here/);
+  }, 60_000);
 });
 
 describe('stats', () => {
