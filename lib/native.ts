@@ -265,6 +265,7 @@ export interface JobTimes {
 export interface NativeTestAddon extends NativeRuntime {
   /** Blocked GEMM (the many-rows path), on the JS thread. */
   gemm(...args: NativeMatmulArgs): Float32Array;
+  gemmGeglu(gate: Float32Array, ...args: NativeMatmulArgs): Float32Array;
   /** Streaming GEMV (the few-rows path). */
   gemv(...args: NativeMatmulArgs): Float32Array;
   /** The kernel `reps` times back to back; each run's milliseconds. */

@@ -4,9 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GGML_TYPES } from '../lib/gguf/ggml-types.js';
 import { KERNEL_WEIGHT_TYPES } from '../lib/model/arch/table.js';
 import { simdVariants } from '../lib/native.js';
+import { geglu } from './helpers/kernels/ops.js';
 import {
   gemm,
   gemmAsync,
+  gemmGeglu,
   gemv,
   patchEmbed,
   poolSize,
@@ -86,6 +88,24 @@ const shapes: [number, number, number][] = [];
 for (const n of ns) for (const k of ks) for (const m of msizes) shapes.push([n, k, m]);
 shapes.push([300, 600, 70], [13, 2100, 260], [50, 300, 20], [6, 513, 48]);
 
+/**
+ * The GEMM with a GeGLU folded in (the model's feed-forward) gives, row by row, the bits of the two
+ * steps apart — the variant's GEMM, then its geglu of the gate and that product — and leaves the gaps
+ * between rows (ldy > m) as the gate had them.
+ */
+function expectFoldedGeglu(a: MatmulArgs, seed: number, label: string): void {
+  const ldy = a.m + 5;
+  const gate = randomF32((a.n - 1) * ldy + a.m, rng(seed));
+  const up = gemm({ ...a, ldy });
+  const folded = gemmGeglu({ ...a, ldy }, gate);
+  expect(folded.length).toBe(gate.length);
+  for (let i = 0; i < a.n; i++) {
+    const row = (v: Float32Array) => v.slice(i * ldy, i * ldy + a.m);
+    expect(row(folded), `${label}: row ${i}`).toEqual(geglu(row(gate), row(up), a.simd));
+    if (i < a.n - 1) expect(folded.slice(i * ldy + a.m, (i + 1) * ldy), `${label}: gap after row ${i}`).toEqual(gate.slice(i * ldy + a.m, (i + 1) * ldy));
+  }
+}
+
 describe('reference helpers', () => {
   it('F16 and BF16 encoders invert the exact decoders on every finite pattern', () => {
     const mismatches: string[] = [];
@@ -124,6 +144,13 @@ describe.each(variants)('matmul kernels, %s variant', (simd) => {
       });
     }
   }
+
+  it('gemm folds a GeGLU into the gate with the bits of the GEMM and the geglu apart, every float type', () => {
+    const foldShapes: [number, number, number][] = [[1, 17, 13], [7, 100, 33], [9, 1152, 100], [300, 600, 70], [13, 2100, 260]];
+    for (const wtype of weightTypes) {
+      foldShapes.forEach(([n, k, m], i) => expectFoldedGeglu(args(makeCase(n, k, m, wtype, i % 2 === 1), simd), i, `${wtype} n=${n} k=${k} m=${m}`));
+    }
+  });
 
   it('gemv gives each row of x the bits it gives that row alone (batched decoding = one at a time)', () => {
     for (const [n, k, m] of [[7, 1152, 100], [8, 17, 33], [5, 2100, 13]] as const) {
@@ -321,6 +348,10 @@ describe('quantized matmul kernels', () => {
         }
       });
 
+      it(`${type}: gemm folds a GeGLU into the gate with the bits of the GEMM and the geglu apart`, () => {
+        cases.get(type)!.forEach((c, i) => expectFoldedGeglu(quantArgs(c, type, simd), i, `n=${c.n} k=${c.k} m=${c.m}`));
+      });
+
       it(`${type}: gemm gives the scalar reference's bits; gemv gives each row of x the bits it gives that row alone`, () => {
         for (const c of cases.get(type)!) {
           expect(gemm(quantArgs(c, type, simd)), `gemm n=${c.n} k=${c.k} m=${c.m}`).toEqual(gemm(quantArgs(c, type, 'scalar')));
@@ -373,6 +404,9 @@ describe('matmul argument errors', () => {
     for (const v of simdVariants().filter((v) => !v.supported)) {
       expect(() => gemm({ ...ok, simd: v.name })).toThrow(/which this CPU does not have/);
     }
+    expect(gemmGeglu(ok, new Float32Array(4))).toHaveLength(4);
+    expect(() => gemmGeglu(ok, new Float32Array(3))).toThrow(/gate has 3 elements, needs at least 4/);
+    expect(() => gemmGeglu(ok, new Float32Array(5))).toThrow(/gate must have \(n - 1\) \* ldy \+ m = 4 elements/);
   });
 
   it('runs exactly the weight types the model files may hold (KERNEL_WEIGHT_TYPES, lib/model/arch/table.ts)', () => {

@@ -38,7 +38,7 @@ describe('the addons', () => {
   it('the test addon holds the kernel bindings and test hooks, beside the runtime functions', () => {
     const test = loadTestAddon();
     expect(Object.keys(test).sort()).toEqual([
-      'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'dropPageCache', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemv', 'layerNorm', 'patchEmbed',
+      'add', 'attention', 'cpuFeatures', 'dequantizeRows', 'dropPageCache', 'embedRows', 'geglu', 'geluTanh', 'gemm', 'gemmGeglu', 'gemv', 'layerNorm', 'patchEmbed',
       'poolSize', 'rmsNorm', 'ropeNeox', 'scale', 'setSimdVariant', 'simdVariant', 'simdVariants', 'testPoolChurnAsync',
       'testSleepAsync', 'testTruncatedMapAsync', 'timeMatmul',
     ]);

@@ -32,6 +32,12 @@ enum MaskMode : int32_t {
 // y[n, m] = x[n, k] · w[m, k]ᵀ (+ bias[m] when bias != nullptr). x and y are F32 with row strides
 // ldx / ldy (elements); w is m rows of k elements of type wtype, used in place. y must not overlap
 // x, w or bias. wtype must be a type of weight_types.h (callers check it: the kernels do not).
+//
+// GEMM only, `geglu` set: the up projection of a GeGLU folded into its gate. y holds the gate on
+// entry and gets geglu(gate, x · wᵀ (+ bias)) from that function (the table's geglu kernel: the
+// bits of the product and the fold done apart), called on row pieces of y as the GEMM finishes
+// them, so that the up product needs no buffer of its own. (The GEMV does not take it: a decode
+// step's few rows of up product are no memory to save.)
 struct MatmulArgs {
   const float* x;
   size_t ldx;
@@ -41,6 +47,7 @@ struct MatmulArgs {
   float* y;
   size_t ldy;
   size_t n, k, m;
+  void (*geglu)(const float* gate, const float* up, float* y, size_t n) = nullptr;
 };
 
 // One weight type's kernels in one variant: a row of the variant's kernel rows, which list every

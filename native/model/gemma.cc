@@ -62,6 +62,23 @@ void SelectTop(const float* row, int n, int k, int32_t* ids, float* values) {
   }
 }
 
+// gate = geglu(gate, x · wᵀ) over the n rows of a pass (gate rows w.rows() apart). The GEMM folds the
+// up product into the gate as it finishes each piece of it (MatmulArgs::geglu), so that a prompt's up
+// product, as large as its gate product (64 KB a row), is never held; a decode step's few rows go
+// through `up` (kMaxGemvRows rows).
+void up_geglu(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const Weight& w, float* gate, size_t n,
+              float* up) {
+  const size_t F = w.rows();
+  if (n > kMaxGemvRows) {
+    MatmulArgs a{x, ldx, w.data, w.type, nullptr, gate, F, n, w.cols(), F};
+    a.geglu = k->geglu;
+    k->gemm(pool, a);
+  } else {
+    matmul(k, pool, x, ldx, w, nullptr, up, F, n);
+    parallel_geglu(k, pool, gate, up, gate, n * F);
+  }
+}
+
 }  // namespace
 
 GemmaSequence::GemmaSequence(const GemmaConfig& c)
@@ -99,7 +116,7 @@ void GemmaModel::ensure_rows(int n) {
   resize_buffer(kv_, rows * 2 * c.n_kv_heads * c.head_dim, what);
   resize_buffer(att_, rows * c.n_heads * c.head_dim, what);
   resize_buffer(gate_, rows * c.ffn, what);
-  resize_buffer(up_, rows * c.ffn, what);
+  resize_buffer(up_, std::min(rows, kMaxGemvRows) * c.ffn, what);
   resize_buffer(last_, rows * c.hidden, what);
   resize_buffer(positions_, rows, what);
   rows_ = n;
@@ -174,8 +191,7 @@ void GemmaModel::run_layers(const KernelTable* k, ThreadPool* pool, float* x, in
     // feed-forward: GeGLU
     parallel_rmsnorm(k, pool, x, H, L.ffn_norm.f32(), xb, H, n, H, c.eps);
     matmul(k, pool, xb, H, L.ffn_gate, nullptr, gate_.data(), F, n);
-    matmul(k, pool, xb, H, L.ffn_up, nullptr, up_.data(), F, n);
-    parallel_geglu(k, pool, gate_.data(), up_.data(), gate_.data(), n * F);
+    up_geglu(k, pool, xb, H, L.ffn_up, gate_.data(), n, up_.data());
     matmul(k, pool, gate_.data(), F, L.ffn_down, nullptr, xb, H, n);
     parallel_add(k, pool, x, xb, x, n * H);
 

@@ -132,7 +132,8 @@ class GemmaModel {
   GemmaConfig config_;
   GemmaWeights w_;
   int rows_ = 0;  // rows the scratch buffers hold
-  std::vector<float> xb_, q_, kv_, att_, gate_, up_, last_;  // (rows, ...) scratch of one call
+  std::vector<float> xb_, q_, kv_, att_, gate_, last_;  // (rows, ...) scratch of one call
+  std::vector<float> up_;  // (min(rows, kMaxGemvRows), ffn): a decode step's up product (run_layers)
   std::vector<int32_t> positions_;
 };
 

@@ -3,10 +3,13 @@
 //
 //   gemm(x, w, wtype, bias, n, k, m, simd?, ldx?, ldy?)   -> Float32Array [(n-1)*ldy + m]
 //   gemv(...same)                                         -> Float32Array
+//   gemmGeglu(gate, ...gemm's arguments)                  -> Float32Array: gate [(n-1)*ldy + m] with
+//                                                            the GEMM's product folded in (MatmulArgs::geglu)
 //   timeMatmul(kind, reps, ...gemm's arguments)           -> Float64Array [reps] (ms per run)
 //   patchEmbed(pixels, channels, height, width, patch, weight, wtype, bias, hidden, simd?)
 //                                                         -> Float32Array [n_patches * hidden]
 //   poolSize()                                            -> threads of the shared pool
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -30,6 +33,19 @@ void RunKernel(Napi::Env env, const char* name, Fn fn) {
 Napi::Value GemmJs(const Napi::CallbackInfo& info) {
   const MatmulCall c = ParseMatmul(info);
   RunKernel(info.Env(), "gemm", [&] { c.gemm(); });
+  return c.out;
+}
+
+// The GEMM with a GeGLU folded in: the output starts as a copy of `gate` (gaps between rows included).
+Napi::Value GemmGegluJs(const Napi::CallbackInfo& info) {
+  MatmulCall c = ParseMatmul(info, 1);
+  const size_t length = c.out.ElementLength();
+  const float* gate = TypedArrayArg<float>(info, 0, "gate", length);
+  if (info[0].As<Napi::TypedArray>().ElementLength() != length)
+    throw Napi::RangeError::New(info.Env(), "gate must have (n - 1) * ldy + m = " + std::to_string(length) + " elements");
+  std::copy(gate, gate + length, c.args.y);
+  c.args.geglu = c.kernels->geglu;
+  RunKernel(info.Env(), "gemmGeglu", [&] { c.gemm(); });
   return c.out;
 }
 
@@ -101,6 +117,7 @@ Napi::Value PoolSizeJs(const Napi::CallbackInfo& info) { return Napi::Number::Ne
 
 void RegisterKernelTests(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, GemmJs));
+  exports.Set("gemmGeglu", Napi::Function::New(env, GemmGegluJs));
   exports.Set("gemv", Napi::Function::New(env, GemvJs));
   exports.Set("timeMatmul", Napi::Function::New(env, TimeMatmulJs));
   exports.Set("patchEmbed", Napi::Function::New(env, PatchEmbedJs));

@@ -64,6 +64,15 @@ export function gemm(args: MatmulArgs): Float32Array {
 }
 
 /**
+ * The GEMM with a GeGLU's up projection folded into its gate (MatmulArgs::geglu, as the model's
+ * feed-forward runs it): `gate` holds the gate product in y's layout ((n - 1) · ldy + m values), the
+ * result is the variant's geglu(gate, x · wᵀ (+ bias)) in that layout, the gaps between rows kept.
+ */
+export function gemmGeglu(args: MatmulArgs, gate: Float32Array): Float32Array {
+  return addon.gemmGeglu(gate, ...matmulArgs(args));
+}
+
+/**
  * Streaming GEMV (the few-rows path: decoding): reads each weight from memory once, and gives each
  * row of x the result it gives that row alone.
  */
