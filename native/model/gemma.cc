@@ -70,7 +70,7 @@ void up_geglu(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx
               float* up) {
   const size_t F = w.rows();
   if (n > kMaxGemvRows) {
-    MatmulArgs a{x, ldx, w.data, w.type, nullptr, gate, F, n, w.cols(), F};
+    MatmulArgs a = matmul_args(x, ldx, w, nullptr, gate, F, n);
     a.geglu = k->geglu;
     k->gemm(pool, a);
   } else {

@@ -24,11 +24,17 @@ struct Weight {
 // 10-14 GB/s of weights against 6-9 for the GEMM, whose panel packing does not pay for so few rows).
 constexpr size_t kMaxGemvRows = 8;
 
+// The arguments of y[n, w.rows()] = x[n, w.cols()] · wᵀ (+ bias).
+inline MatmulArgs matmul_args(const float* x, size_t ldx, const Weight& w, const float* bias, float* y, size_t ldy,
+                              size_t n) {
+  return MatmulArgs{x, ldx, w.data, w.type, bias, y, ldy, n, w.cols(), w.rows()};
+}
+
 // y[n, w.rows()] = x[n, w.cols()] · wᵀ (+ bias): GEMV for the few rows of a decode step, GEMM otherwise.
 inline void matmul(const KernelTable* k, ThreadPool* pool, const float* x, size_t ldx, const Weight& w,
                    const float* bias, float* y, size_t ldy, size_t n) {
   auto fn = n <= kMaxGemvRows ? k->gemv : k->gemm;
-  fn(pool, MatmulArgs{x, ldx, w.data, w.type, bias, y, ldy, n, w.cols(), w.rows()});
+  fn(pool, matmul_args(x, ldx, w, bias, y, ldy, n));
 }
 
 }  // namespace pg
