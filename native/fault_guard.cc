@@ -1,4 +1,5 @@
 #include "fault_guard.h"
+#include "static_tls.h"
 
 #if defined(__linux__) || defined(__APPLE__)
 #include <setjmp.h>
@@ -25,10 +26,9 @@ struct sigaction g_previous;
 struct Guard {
   sigjmp_buf jump;
 };
-// The innermost guard of this thread. The handler reads it only for a fault in a registered
-// mapping, which only guarded tasks read: by then this thread has set it, so the access never
-// allocates (thread-locals of a shared library are allocated lazily).
-thread_local Guard* t_guard = nullptr;
+// The innermost guard of this thread, in static TLS: reading it in the signal handler never
+// allocates.
+PG_STATIC_TLS Guard* t_guard = nullptr;
 
 bool in_mapping(uintptr_t address) {
   for (const Range& r : g_ranges) {

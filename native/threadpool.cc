@@ -14,6 +14,7 @@
 #include "threadpool.h"
 
 #include "fault_guard.h"
+#include "static_tls.h"
 
 #include <atomic>
 #include <chrono>
@@ -80,7 +81,7 @@ bool spin_until(Pred ready) {
   }
 }
 
-thread_local bool t_in_task = false;  // this thread is running pool tasks: a nested run() goes inline
+PG_STATIC_TLS bool t_in_task = false;  // this thread is running pool tasks: a nested run() goes inline
 
 // Runs a job of more than kMaxTasksPerJob tasks as consecutive jobs.
 struct Slice {

@@ -4,13 +4,17 @@
  *   - Workers terminated while describe() runs, as Electron reloads and worker pools do: 2 runs in 3
  *     aborted ("terminate called after throwing an instance of 'Napi::Error'");
  *   - a model asking for more threads than the process may start (a thread or address-space limit):
- *     an untyped error, with the threads already started left running on freed memory.
+ *     an untyped error, with the threads already started left running on freed memory; and, once in
+ *     a CI run, glibc's "cannot allocate memory for thread-local data: ABORT" (exit 127) from a started
+ *     thread whose first use of the addon's thread-locals needed a malloc the limit refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
 import { FIXTURE_DIR } from './helpers/golden.js';
@@ -101,5 +105,21 @@ describe.skipIf(noPrlimit || underAsan)('threads the OS will not start (Linux, n
     expect(result.error).toMatchObject({ name: 'PaliGemmaError', code: 'THREAD_LIMIT', typed: true });
     expect(result.error!.message).toMatch(/cannot start the model's 1000 threads \(option threads: 1000\): .* after \d+; .*lower `threads`/);
     expect(result.after).toBeGreaterThan(0);
+  });
+});
+
+// glibc allocates a dlopen'ed library's thread-locals with malloc at each thread's first use of them
+// (through __tls_get_addr) and aborts the process when that malloc fails. The addon's are in static
+// TLS (native/static_tls.h), allocated with the thread by pthread_create, which fails cleanly.
+const glibc = process.platform === 'linux' && Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+const noReadelf = spawnSync('readelf', ['--version']).status !== 0;
+describe.skipIf(!glibc || noReadelf)('thread-locals of the addon (Linux with glibc, needs readelf)', () => {
+  it('are in static TLS: no thread allocates them on first use, so none can abort the process for want of memory', () => {
+    const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
+    const addon = process.env.PALIGEMMA_ADDON ?? nodeGypBuild.resolve(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'));
+    const r = spawnSync('readelf', ['--dynamic', '--dyn-syms', '--wide', addon], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\(FLAGS\)\s.*\bSTATIC_TLS\b/);
+    expect(r.stdout).not.toMatch(/__tls_get_addr/);
   });
 });
