@@ -4,8 +4,8 @@
 // thread-locals with malloc at each thread's first access to them, and when that malloc fails (the
 // thread stacks of a large pool have used up an address-space limit) it aborts the process
 // ("cannot allocate memory for thread-local data"). The addon's thread-locals are a few bytes, far
-// within the static TLS surplus glibc keeps for dlopen'ed modules. musl allocates every module's
-// TLS with the thread; elsewhere this is plain thread_local.
+// within the static TLS surplus glibc keeps for dlopen'ed modules. Elsewhere it is plain
+// thread_local (musl allocates every module's TLS with the thread).
 #pragma once
 
 #include <cstddef>  // defines __GLIBC__ where glibc is the C library
