@@ -398,30 +398,36 @@ function packageRoot(): string {
   }
 }
 
+/**
+ * The addon file to load: PALIGEMMA_ADDON when set (a specific build, e.g. the cmake-js output), else
+ * node-gyp-build's choice (build/Release, else the best match in prebuilds/), which throws when there
+ * is none.
+ */
+export function addonFile(): string {
+  const explicit = process.env.PALIGEMMA_ADDON;
+  if (explicit) return path.resolve(explicit);
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  return nodeGypBuild.resolve(packageRoot());
+}
+
 /** Loads the addon; a failure is one NativeAddonError line with the platform, the file(s) tried and the fix. */
 function loadAddon(): NativeAddon {
   const where = `${process.platform}-${process.arch} (Node ${process.versions.node})`;
   const toolchain = process.platform === 'win32' ? 'Visual Studio Build Tools and Python 3' : 'Python 3, make and g++ or clang';
   const rebuild = `run \`npm rebuild paligemma\` with a C++ toolchain (${toolchain})`;
-  // PALIGEMMA_ADDON names a specific build (e.g. the cmake-js output) in place of the usual lookup.
   const explicit = process.env.PALIGEMMA_ADDON;
   let file: string;
-  if (explicit) {
-    file = path.resolve(explicit);
-  } else {
+  try {
+    file = addonFile(); // throws only where node-gyp-build finds nothing
+  } catch (cause) {
     const root = packageRoot();
-    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    try {
-      file = nodeGypBuild.resolve(root); // build/Release, else the best match in prebuilds/
-    } catch (cause) {
-      const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-      throw new NativeAddonError(
-        'NOT_FOUND',
-        `no paligemma native addon for ${where}: neither a prebuilt binary in ${prebuilds} nor a build in ${path.join(root, 'build', 'Release')}. ` +
-          `Fix: let paligemma's install script run (--ignore-scripts skips it, as pnpm does until the package is approved), or ${rebuild}.`,
-        { cause },
-      );
-    }
+    const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+    throw new NativeAddonError(
+      'NOT_FOUND',
+      `no paligemma native addon for ${where}: neither a prebuilt binary in ${prebuilds} nor a build in ${path.join(root, 'build', 'Release')}. ` +
+        `Fix: let paligemma's install script run (--ignore-scripts skips it, as pnpm does until the package is approved), or ${rebuild}.`,
+      { cause },
+    );
   }
   let addon: NativeAddon;
   try {
@@ -471,10 +477,7 @@ export const native: NativeAddon = new Proxy({} as NativeAddon, {
  * shipped addon. For tests and benchmarks only.
  */
 export function loadTestAddon(): NativeTestAddon {
-  const explicit = process.env.PALIGEMMA_ADDON;
-  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-  const shipped = explicit ? path.resolve(explicit) : nodeGypBuild.resolve(packageRoot());
-  const file = path.join(path.dirname(shipped), 'paligemma_test.so');
+  const file = path.join(path.dirname(addonFile()), 'paligemma_test.so');
   const module = { exports: {} as NativeTestAddon };
   try {
     process.dlopen(module, file);

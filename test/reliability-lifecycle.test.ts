@@ -11,12 +11,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { convertCheckpoint, type ConvertResult } from '../lib/convert/index.js';
+import { addonFile } from '../lib/native.js';
 import { FIXTURE_DIR } from './helpers/golden.js';
 import { lastJson, projectModule, runScript } from './helpers/child.js';
 
@@ -115,9 +114,7 @@ const glibc = process.platform === 'linux' && Boolean((process.report.getReport(
 const noReadelf = spawnSync('readelf', ['--version']).status !== 0;
 describe.skipIf(!glibc || noReadelf)('thread-locals of the addon (Linux with glibc, needs readelf)', () => {
   it('are in static TLS: no thread allocates them on first use, so none can abort the process for want of memory', () => {
-    const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
-    const addon = process.env.PALIGEMMA_ADDON ?? nodeGypBuild.resolve(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'));
-    const r = spawnSync('readelf', ['--dynamic', '--dyn-syms', '--wide', addon], { encoding: 'utf8' });
+    const r = spawnSync('readelf', ['--dynamic', '--dyn-syms', '--wide', addonFile()], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\(FLAGS\)\s.*\bSTATIC_TLS\b/);
     expect(r.stdout).not.toMatch(/__tls_get_addr/);
