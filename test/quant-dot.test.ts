@@ -53,7 +53,7 @@ describe.skipIf(features.arch !== 'x64')('quantized dot microkernels (x86)', () 
   };
 
   it('AVX2 equals the scalar reference', () => expectVariant('avx2', features.avx2 && features.fma && features.f16c));
-  it('AVX-512 (vpmaddubsw) equals the scalar reference', () =>
+  it('AVX-512 (vpmaddubsw, vpmaddwd) equals the scalar reference', () =>
     expectVariant('avx512', features.avx512f && features.avx512bw && features.avx512vl && features.avx512dq));
   it('AVX-512 VNNI (vpdpbusd) equals the scalar reference', () =>
     expectVariant('avx512vnni', features.avx512f && features.avx512bw && features.avx512vl && features.avx512dq && features.avx512vnni));
